@@ -1,0 +1,83 @@
+using System.CommandLine;
+using Reprogram.Cli.Notebooks;
+
+namespace Reprogram.Cli;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("reprogram: run reprogrammability notebooks and experiments from the command line.");
+        root.Subcommands.Add(RunCommand());
+        return await root.Parse(args).InvokeAsync();
+    }
+
+    private static Command RunCommand()
+    {
+        var notebook = new Argument<FileInfo>("notebook") { Description = "The notebook to execute (.ipynb or .dib)." };
+        var output = new Option<DirectoryInfo>("--out", "-o")
+        {
+            Description = "Folder for the executed .ipynb and its self-contained .html (default: ./out).",
+            DefaultValueFactory = _ => new DirectoryInfo("out"),
+        };
+        var sources = new Option<string[]>("--source", "-s")
+        {
+            Description = "A NuGet package source (folder or URL) added before the first cell, as #i \"nuget: ...\" does. Repeatable.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var parameters = new Option<string[]>("--param", "-p")
+        {
+            Description = "name=value for the notebook's parameters cell (papermill style). Repeatable.",
+        };
+        var command = new Command("run", "Execute a notebook in-process, stop at the first failing cell, and write the executed notebook and an HTML page with its outputs and charts.")
+        {
+            notebook, output, sources, parameters,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var file = parse.GetValue(notebook)!;
+            NotebookRunOptions options;
+            try
+            {
+                options = new NotebookRunOptions
+                {
+                    OutputFolder = parse.GetValue(output)!.FullName,
+                    PackageSources = parse.GetValue(sources) ?? [],
+                    Parameters = NotebookParameters.Parse(parse.GetValue(parameters) ?? []),
+                    OnCell = cell => Console.WriteLine(
+                        $"  cell {cell.Index + 1,3} {(cell.Failed ? "FAILED" : "ok    ")} {cell.Elapsed.TotalSeconds,6:0.0} s  {Truncate(cell.FirstLine, 70)}"),
+                };
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 2;
+            }
+
+            Console.WriteLine($"Running {file.FullName}");
+            NotebookRun run;
+            try
+            {
+                run = await NotebookRunner.RunAsync(file.FullName, options, cancellationToken);
+            }
+            catch (Exception e) when (e is FileNotFoundException or ArgumentException or InvalidOperationException)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 2;
+            }
+            Console.WriteLine($"Wrote {run.OutputNotebook}");
+            Console.WriteLine($"Wrote {run.OutputHtml}");
+            if (run.FailedCell is { } failed)
+            {
+                Console.Error.WriteLine($"Cell {failed.Index + 1} failed ({failed.FirstLine}):");
+                Console.Error.WriteLine(failed.Error);
+                return 1;
+            }
+            Console.WriteLine($"All {run.Cells.Count} code cells ran in {run.Elapsed.TotalSeconds:0.0} s.");
+            return 0;
+        });
+        return command;
+    }
+
+    private static string Truncate(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "…";
+}

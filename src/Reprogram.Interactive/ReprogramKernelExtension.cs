@@ -1,0 +1,40 @@
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Formatting;
+using Reprogram.Interactive.Directives;
+
+namespace Reprogram.Interactive;
+
+/// <summary>
+/// The kernel extension. After <c>#r "nuget: Reprogram.Interactive"</c> the kernel runs the package's
+/// <c>interactive-extensions/dotnet/extension.dib</c>, which calls <see cref="LoadAsync"/>; a host can call it directly.
+/// Loading twice into the same kernel does nothing the second time.
+/// </summary>
+public sealed class ReprogramKernelExtension : IKernelExtension
+{
+    public Task OnLoadAsync(Kernel kernel) => LoadAsync(kernel);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Kernel, object> Loaded = new();
+
+    public static Task LoadAsync(Kernel kernel)
+    {
+        var root = kernel.RootKernel;
+        if (!Loaded.TryAdd(root, new object())) return Task.CompletedTask;
+
+        // Before any Plotly.NET type is touched (see FSharpCoreResolver).
+        FSharpCoreResolver.Install();
+
+        ReprogramFormatters.Register();
+
+        root.AddDirective<ShowTaxonomy>(TaxonomyDirective.Create(), TaxonomyDirective.Handle);
+        root.AddDirective<DeclareManipulation>(ManipulationDirective.Create(), ManipulationDirective.Handle);
+
+        KernelInvocationContext.Current?.DisplayAs(LoadedMessage, "text/html");
+        return Task.CompletedTask;
+    }
+
+    internal const string LoadedMessage =
+        "<div class=\"rp-caption\"><b>Reprogram.Interactive</b> is loaded. Magic commands: " +
+        "<code>#!taxonomy</code> (browse published methods by format, location, operator and output alignment), " +
+        "<code>#!manipulation</code> (declare your own). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
+        "<code>TaxonomyCharts</code>. Try <code>#!taxonomy --group-by paradigm</code>.</div>";
+}
