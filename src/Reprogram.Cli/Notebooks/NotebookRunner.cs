@@ -5,7 +5,6 @@ using Microsoft.DotNet.Interactive.Documents;
 using Microsoft.DotNet.Interactive.Documents.Jupyter;
 using Microsoft.DotNet.Interactive.Events;
 using Microsoft.DotNet.Interactive.Formatting;
-using KernelHost = Reprogram.Cli.Hosting.KernelHost;
 using KernelInfo = Microsoft.DotNet.Interactive.Documents.KernelInfo;
 using Reprogram.Cli.Hosting;
 
@@ -24,7 +23,7 @@ public sealed record NotebookRunOptions
 }
 
 /// <summary>
-/// Runs a notebook (.ipynb or .dib) cell by cell in an in-process kernel (<see cref="KernelHost"/>), records every
+/// Runs a notebook (.ipynb or .dib) cell by cell in an in-process kernel (<see cref="NotebookKernel"/>), records every
 /// output as Jupyter would, stops at the first failing cell, and writes the executed .ipynb and a self-contained .html.
 /// </summary>
 public static class NotebookRunner
@@ -59,9 +58,9 @@ public static class NotebookRunner
 
         var clock = Stopwatch.StartNew();
         var cells = new List<CellRun>();
-        using (var kernel = KernelHost.Create())
+        using (var kernel = NotebookKernel.Create())
         {
-            await KernelHost.AddPackageSourcesAsync(kernel, options.PackageSources);
+            await NotebookKernel.AddPackageSourcesAsync(kernel, options.PackageSources);
             var displays = new Dictionary<string, DisplayElement>();
             var failed = false;
             for (var i = 0; i < document.Elements.Count; i++)

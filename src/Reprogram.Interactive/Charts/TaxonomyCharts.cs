@@ -48,6 +48,7 @@ public static class TaxonomyCharts
             {
                 ["domain"] = new[] { start, start + width },
                 ["anchor"] = "y" + axis,
+                ["tickangle"] = -30,
                 ["title"] = new Dictionary<string, object> { ["text"] = $"{TaxonomyNames.Of(dims[i])} ({TaxonomyNames.SymbolOf(dims[i])})" },
             });
             layout.SetProperty("yaxis" + axis, new Dictionary<string, object>
@@ -59,13 +60,13 @@ public static class TaxonomyCharts
             });
         }
         layout.SetProperty("barmode", "stack");
-        layout.SetProperty("height", 380);
+        layout.SetProperty("height", 400);
         layout.SetProperty("title", new Dictionary<string, object>
         {
             ["text"] = $"How {view.Methods.Count} published methods spread over the taxonomy's dimensions",
         });
-        layout.SetProperty("legend", new Dictionary<string, object> { ["orientation"] = "h", ["y"] = -0.25 });
-        layout.SetProperty("margin", new Dictionary<string, object> { ["t"] = 50, ["b"] = 90, ["l"] = 50, ["r"] = 20 });
+        layout.SetProperty("legend", new Dictionary<string, object> { ["orientation"] = "h", ["x"] = 0.5, ["xanchor"] = "center", ["y"] = 1.02, ["yanchor"] = "bottom" });
+        layout.SetProperty("margin", new Dictionary<string, object> { ["t"] = 80, ["b"] = 90, ["l"] = 50, ["r"] = 20 });
         return GenericChart.setLayout(layout, GenericChart.ofTraceObjects(true, traces));
     }
 }

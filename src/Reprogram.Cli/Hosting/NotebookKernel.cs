@@ -9,7 +9,7 @@ namespace Reprogram.Cli.Hosting;
 /// An in-process notebook kernel like the one Polyglot Notebooks starts: C# with <c>#r "nuget: ..."</c>, <c>#i</c>,
 /// kernel helpers, value sharing, and extensions loaded from packages.
 /// </summary>
-public static class KernelHost
+public static class NotebookKernel
 {
     public static CompositeKernel Create()
     {

@@ -1,0 +1,40 @@
+# Shared by the .ci scripts: paths, a fresh package version, and idempotent set-up steps.
+set -euo pipefail
+shopt -s inherit_errexit
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$PATH:$HOME/.dotnet/tools"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# A package version that grows with time (seconds since 2026-01-01), so that the NuGet caches, which never
+# replace a version they hold, always see a new build.
+fresh_version() { echo "0.1.$(( $(date +%s) - 1767225600 ))"; }
+
+# Installs the Debian packages given, those not yet installed, when running as root (or with sudo).
+apt_ensure() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then SUDO="sudo"; else
+      echo "Missing Debian packages: ${missing[*]}. Install them as root: apt-get install -y ${missing[*]}" >&2; return 1
+    fi
+  fi
+  echo "Installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# dotnet-interactive (the real Jupyter kernel) at the version the library packages come from.
+dotnet_interactive_ensure() {
+  if ! dotnet tool list -g | grep -q "microsoft.dotnet-interactive *1.0.712001"; then
+    dotnet tool update -g Microsoft.dotnet-interactive --version 1.0.712001 >/dev/null
+  fi
+}
+
+# Packs Reprogram and Reprogram.Interactive with a fresh version into a folder; prints the version.
+pack_packages() {
+  local out="$1" version="${2:-$(fresh_version)}"
+  dotnet pack "$ROOT/src/packages.slnf" -c Release -p:PackageVersion="$version" -o "$out" --nologo -v quiet >&2
+  echo "$version"
+}
