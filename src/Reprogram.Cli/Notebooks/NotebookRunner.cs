@@ -87,7 +87,7 @@ public static class NotebookRunner
                             element.Outputs.Add(display);
                             break;
                         case ReturnValueProduced returned:
-                            var ret = new ReturnValueElement();
+                            var ret = new ReturnValueElement { ExecutionOrder = cells.Count + 1 };
                             foreach (var (mime, value) in Data(returned.FormattedValues)) ret.Data[mime] = value;
                             element.Outputs.Add(ret);
                             break;

@@ -3,13 +3,14 @@ using System.Text;
 namespace Reprogram.Interactive.Charts;
 
 /// <summary>
-/// Offline plotly.js. The notebook gets the library once per kernel session, inlined from the copy that
-/// Plotly.NET embeds in its assembly, never from a CDN. Every chart then waits for <c>window.Plotly</c>.
+/// Offline plotly.js. A notebook gets the library once per kernel, inlined from the copy that Plotly.NET embeds in
+/// its assembly, never from a CDN; every chart then waits for <c>window.Plotly</c>. Outside a kernel (a console
+/// program writing HTML) every chart carries the library, so each page stands alone.
 /// </summary>
 public static class PlotlyJs
 {
     private static readonly Lazy<string> Source = new(ReadEmbeddedPlotly);
-    private static int _emitted;
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> EmittedTo = new();
 
     /// <summary>The plotly.js version that charts use (the one Plotly.NET ships).</summary>
     public static string Version { get; } = Globals.PLOTLYJS_VERSION;
@@ -18,10 +19,14 @@ public static class PlotlyJs
     /// Makes the next chart carry plotly.js again: for a front end that lost the output that first loaded it
     /// (e.g. after clearing all outputs).
     /// </summary>
-    public static void Reset() => Interlocked.Exchange(ref _emitted, 0);
+    public static void Reset() => EmittedTo.Clear();
 
-    /// <summary>The loader script the first time it is asked for in this session; empty afterwards.</summary>
-    internal static string LoaderOnce() => Interlocked.Exchange(ref _emitted, 1) == 0 ? Loader() : "";
+    /// <summary>The loader script the first time a kernel asks for it; empty afterwards.</summary>
+    internal static string LoaderOnce()
+    {
+        var kernel = Microsoft.DotNet.Interactive.KernelInvocationContext.Current?.HandlingKernel?.RootKernel;
+        return kernel is null || EmittedTo.TryAdd(kernel, kernel) ? Loader() : "";
+    }
 
     /// <summary>
     /// plotly.js as a script that always defines <c>window.Plotly</c>. Jupyter front ends have require.js, whose
