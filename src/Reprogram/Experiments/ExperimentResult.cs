@@ -1,0 +1,39 @@
+using Reprogram.Taxonomy;
+using Reprogram.Training;
+
+namespace Reprogram.Experiments;
+
+/// <summary>
+/// The one result shape of every experiment, whatever its paradigm, so that model reprogramming, prompt tuning and
+/// prompt instruction results sit in one table: the coordinates, the metrics, what was trained and what stayed frozen,
+/// the cost, and the proof that the model did not change.
+/// </summary>
+public sealed record ExperimentResult
+{
+    public required string Name { get; init; }
+    public required Coordinates Coordinates { get; init; }
+    public Paradigm Paradigm => Coordinates.TypicalParadigm;
+    public required string Model { get; init; }
+    public required string Task { get; init; }
+    public required string Manipulation { get; init; }
+    public required string Alignment { get; init; }
+    /// <summary>Named metrics, e.g. "train accuracy", "test accuracy" (fractions in [0, 1]).</summary>
+    public required IReadOnlyDictionary<string, double> Metrics { get; init; }
+    public required long TrainableParameters { get; init; }
+    public required long FrozenParameters { get; init; }
+    public required TimeSpan WallTime { get; init; }
+    public long ExamplesProcessed { get; init; }
+    public long TokensProcessed { get; init; }
+    public required string Device { get; init; }
+    public required int Seed { get; init; }
+    public required string ChecksumBefore { get; init; }
+    public required string ChecksumAfter { get; init; }
+    public bool FrozenUnchanged => ChecksumBefore == ChecksumAfter;
+    public IReadOnlyList<CurvePoint> Curve { get; init; } = [];
+    public StopReason Stop { get; init; } = StopReason.Completed;
+    public string StopMessage { get; init; } = "completed";
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    public double ExamplesPerSecond => WallTime.TotalSeconds > 0 ? ExamplesProcessed / WallTime.TotalSeconds : 0;
+    public double? Metric(string name) => Metrics.TryGetValue(name, out var v) ? v : null;
+}

@@ -1,0 +1,78 @@
+using System.Security.Cryptography;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Reprogram.Frozen;
+
+/// <summary>The frozen model's parameters changed during an experiment: the run is invalid.</summary>
+public sealed class FrozenModelChangedException(string message) : Exception(message);
+
+/// <summary>
+/// The frozen-model contract: the wrapped model is in eval mode, no parameter requires a gradient, it lives on one
+/// device, and a checksum of every parameter and buffer is taken when it is frozen so that any experiment can prove
+/// afterwards that nothing changed. What a manipulation may hook into is the model's own interface
+/// (<see cref="IImageModel"/>, <see cref="ITokenModel"/>).
+/// </summary>
+public sealed class FrozenModel<TModel> : IDisposable where TModel : nn.Module
+{
+    public TModel Model { get; }
+    /// <summary>A name that identifies the weights, e.g. "resnet18-imagenet (CNTK export)".</summary>
+    public string Identity { get; }
+    public Device Device { get; }
+    public string ChecksumAtFreeze { get; }
+    public long ParameterCount { get; }
+
+    public FrozenModel(TModel model, string identity, Device device)
+    {
+        Model = model;
+        Identity = identity;
+        Device = device;
+        model.to(device);
+        model.eval();
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        ParameterCount = model.parameters().Sum(p => p.numel());
+        ChecksumAtFreeze = ParameterChecksum.Of(model);
+    }
+
+    public string Checksum() => ParameterChecksum.Of(Model);
+
+    /// <summary>Throws when any parameter or buffer differs from the moment of freezing; returns the checksum otherwise.</summary>
+    public string VerifyUnchanged()
+    {
+        var now = Checksum();
+        if (now != ChecksumAtFreeze)
+        {
+            throw new FrozenModelChangedException(
+                $"The frozen model '{Identity}' changed: parameter checksum {ParameterChecksum.Short(ChecksumAtFreeze)} at freeze, " +
+                $"{ParameterChecksum.Short(now)} now. A manipulation or alignment wrote into the model; the results are not reprogramming results.");
+        }
+        return now;
+    }
+
+    /// <summary>Whether any model parameter requires or holds a gradient (the contract says none may).</summary>
+    public IReadOnlyList<string> ParametersWithGradients() =>
+        Model.named_parameters().Where(p => p.parameter.requires_grad || p.parameter.grad is not null).Select(p => p.name).ToArray();
+
+    public void Dispose() => Model.Dispose();
+}
+
+/// <summary>SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order.</summary>
+public static class ParameterChecksum
+{
+    public static string Of(nn.Module module)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var tensors = module.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
+            .Concat(module.named_buffers())
+            .OrderBy(t => t.Item1, StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}|{tensor.dtype}|{string.Join(",", tensor.shape)}|"));
+            using var cpu = tensor.detach().cpu().contiguous();
+            sha.AppendData(cpu.bytes);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    public static string Short(string checksum) => checksum.Length > 12 ? checksum[..12] : checksum;
+}

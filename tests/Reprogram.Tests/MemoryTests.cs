@@ -1,0 +1,46 @@
+using Reprogram.Alignments;
+using Reprogram.Experiments;
+using Reprogram.Manipulations;
+using Reprogram.Models.Vision;
+using Reprogram.Training;
+using Xunit.Abstractions;
+using static Reprogram.Tests.EngineFixtures;
+
+namespace Reprogram.Tests;
+
+public class MemoryTests(ITestOutputHelper output)
+{
+    private static long ResidentBytes() =>
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+
+    private static void ShortRun(int seed)
+    {
+        using var frozen = FrozenCnn(seed);
+        var (images, labels) = Images(64, 12, seed);
+        var prompt = new PaddingPrompt(3, 16, 12);
+        var mapping = new LabelMapping(LabelMappingMethod.Iterative, 10, FourClasses, seed);
+        var task = new ImageReprogrammingTask<SmallCnn>(frozen, prompt, mapping, images, labels);
+        Trainer.Train(task, new TrainingOptions { Epochs = 2, BatchSize = 16, Seed = seed });
+        task.Accuracy(images, labels);
+        prompt.Dispose();
+        mapping.Dispose();
+        images.Dispose();
+        labels.Dispose();
+    }
+
+    [Fact]
+    public void Twenty_short_training_runs_grow_native_memory_by_less_than_100_MB()
+    {
+        ShortRun(0); // warm-up: libtorch's one-time allocations
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var before = ResidentBytes();
+        for (var i = 1; i <= 20; i++) ShortRun(i);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var growth = ResidentBytes() - before;
+        output.WriteLine($"resident memory growth over 20 runs: {growth / 1048576.0:0.0} MB");
+        Console.WriteLine($"[memory] resident memory growth over 20 short training runs: {growth / 1048576.0:0.0} MB");
+        Assert.True(growth < 100L * 1024 * 1024, $"grew {growth / 1048576.0:0.0} MB");
+    }
+}
