@@ -9,6 +9,7 @@ public static class Program
     {
         var root = new RootCommand("reprogram: run reprogrammability notebooks and experiments from the command line.");
         root.Subcommands.Add(RunCommand());
+        root.Subcommands.Add(DoctorCommand());
         return await root.Parse(args).InvokeAsync();
     }
 
@@ -76,6 +77,18 @@ public static class Program
             Console.WriteLine($"All {run.Cells.Count} code cells ran in {run.Elapsed.TotalSeconds:0.0} s.");
             return 0;
         });
+        return command;
+    }
+
+    private static Command DoctorCommand()
+    {
+        var fix = new Option<bool>("--fix") { Description = "Repair every copy that will not load (marks the unused GLIBCXX requirement weak; keeps a .orig backup)." };
+        var packages = new Option<string?>("--packages") { Description = "The NuGet packages folder to check (default: $NUGET_PACKAGES or ~/.nuget/packages)." };
+        var command = new Command("doctor", "Check that TorchSharp's native library loads on this system (Debian 12 and Ubuntu 22.04 need a one-bit fix), and repair it with --fix.")
+        {
+            fix, packages,
+        };
+        command.SetAction(parse => Doctor.Run(parse.GetValue(fix), parse.GetValue(packages), Console.Out));
         return command;
     }
 

@@ -27,14 +27,20 @@ public sealed class ReprogramKernelExtension : IKernelExtension
 
         root.AddDirective<ShowTaxonomy>(TaxonomyDirective.Create(), TaxonomyDirective.Handle);
         root.AddDirective<DeclareManipulation>(ManipulationDirective.Create(), ManipulationDirective.Handle);
+        root.AddDirective<ShowDevice>(DeviceDirective.Create(), DeviceDirective.Handle);
 
         KernelInvocationContext.Current?.DisplayAs(LoadedMessage, "text/html");
+        // Say now, not as a stack trace at the first experiment, if libtorch cannot load here.
+        if (Formatting.RuntimeHtml.LibTorchNotice(Reprogram.Runtime.TorchRuntime.NativeLibraryStates()) is { } notice)
+        {
+            KernelInvocationContext.Current?.DisplayAs(notice, "text/html");
+        }
         return Task.CompletedTask;
     }
 
     internal const string LoadedMessage =
         "<div class=\"rp-caption\"><b>Reprogram.Interactive</b> is loaded. Magic commands: " +
         "<code>#!taxonomy</code> (browse published methods by format, location, operator and output alignment), " +
-        "<code>#!manipulation</code> (declare your own). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
+        "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
         "<code>TaxonomyCharts</code>. Try <code>#!taxonomy --group-by paradigm</code>.</div>";
 }

@@ -22,11 +22,11 @@ public class PackageLoadTests(PackedPackages packages)
         Assert.Contains("Chain-of-thought", html);
         Assert.Contains("Plotly.newPlot", html);
 
-        // extension.dib gave C# cells the library's namespaces, from the package's own assembly.
-        var count = await Ok(kernel, "(Catalog.Methods.Count, typeof(Catalog).Assembly.Location)");
+        // extension.dib gave C# cells the library's namespaces; the extension is the package's own assembly.
+        var count = await Ok(kernel, "(Catalog.Methods.Count, typeof(Reprogram.Interactive.ReprogramKernelExtension).Assembly.Location)");
         var value = count.Events.OfType<ReturnValueProduced>().Single().Value.ToString()!;
         Assert.Contains("36", value);
-        Assert.Contains($"reprogram/{packages.Version}/", value.ToLowerInvariant());
+        Assert.Contains($"reprogram.interactive/{packages.Version}/", value.ToLowerInvariant());
     }
 
     private static async Task<KernelCommandResult> Ok(Microsoft.DotNet.Interactive.Kernel kernel, string code)

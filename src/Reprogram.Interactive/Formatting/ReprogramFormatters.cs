@@ -14,6 +14,7 @@ public static class ReprogramFormatters
         Formatter.Register<CatalogView>((v, w) => w.Write(TaxonomyHtml.Catalog(v)), html);
         Formatter.Register<PublishedMethod>((m, w) => w.Write(TaxonomyHtml.Method(m)), html);
         Formatter.Register<Manipulation>((m, w) => w.Write(TaxonomyHtml.Manipulation(m)), html);
+        Formatter.Register<Directives.DeviceReport>((r, w) => w.Write(RuntimeHtml.Device(r)), html);
         RegisterCharts(html);
     }
 

@@ -93,6 +93,27 @@ public static class TorchRuntime
     public static IReadOnlyList<NativeLibraryStatus> RepairPackageCache(string? packagesFolder = null) =>
         LibTorchCompatibility.RepairPackageCache(packagesFolder);
 
+    /// <summary>
+    /// The copies of libLibTorchSharp.so this process would load TorchSharp from, with their state, without loading
+    /// anything: next to the application, or, when TorchSharp itself comes from the NuGet cache (a notebook's #r),
+    /// that package's copies.
+    /// </summary>
+    public static IReadOnlyList<NativeLibraryStatus> NativeLibraryStates()
+    {
+        var managed = Path.GetDirectoryName(typeof(torch).Assembly.Location) ?? AppContext.BaseDirectory;
+        var local = new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", LibTorchCompatibility.LibTorchSharpFileName),
+            Path.Combine(AppContext.BaseDirectory, LibTorchCompatibility.LibTorchSharpFileName),
+        }.Where(File.Exists).ToArray();
+        // .../torchsharp/<version>/lib/<tfm>/TorchSharp.dll: the packages folder is four levels up.
+        var inCache = managed.Replace('\\', '/').Contains("/torchsharp/", StringComparison.OrdinalIgnoreCase);
+        var candidates = inCache
+            ? LibTorchCompatibility.FindInPackageCache(Path.GetFullPath(Path.Combine(managed, "..", "..", "..", "..")))
+            : local;
+        return candidates.Select(p => LibTorchCompatibility.Inspect(p)).ToArray();
+    }
+
     /// <summary>The libLibTorchSharp.so this process mapped, if any.</summary>
     public static string? LoadedLibTorchSharp()
     {

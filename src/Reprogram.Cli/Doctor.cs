@@ -1,0 +1,56 @@
+using Reprogram.Runtime;
+
+namespace Reprogram.Cli;
+
+/// <summary>
+/// <c>reprogram doctor</c>: says whether TorchSharp's native library can load on this system, for every copy a
+/// notebook or program may load (the NuGet package cache and TorchSharp's consolidated copies), and repairs them
+/// with <c>--fix</c>.
+/// </summary>
+public static class Doctor
+{
+    public static int Run(bool fix, string? packagesFolder, TextWriter output)
+    {
+        var libStdCxx = LibTorchCompatibility.FindSystemLibStdCxx();
+        output.WriteLine($"system libstdc++: {libStdCxx ?? "not found"}");
+        if (libStdCxx is not null)
+        {
+            var newest = LibTorchCompatibility.ReadVersionDefinitions(libStdCxx)
+                .Where(v => v.StartsWith("GLIBCXX_", StringComparison.Ordinal))
+                .OrderBy(v => new Version(v["GLIBCXX_".Length..])).LastOrDefault();
+            output.WriteLine($"  newest version it defines: {newest ?? "?"}");
+        }
+        var folder = packagesFolder ?? LibTorchCompatibility.PackagesFolder();
+        var copies = LibTorchCompatibility.FindInPackageCache(folder);
+        output.WriteLine($"NuGet package cache: {folder}");
+        if (copies.Count == 0)
+        {
+            output.WriteLine("  no libLibTorchSharp.so in it (TorchSharp not restored yet: nothing to check).");
+        }
+        var needsFix = 0;
+        foreach (var path in copies)
+        {
+            var status = fix ? LibTorchCompatibility.Repair(path) : LibTorchCompatibility.Inspect(path);
+            if (status.State == PatchState.NeedsPatch) needsFix++;
+            output.WriteLine($"  {Label(status.State),-12} {path}");
+            output.WriteLine($"               {status.Detail}");
+        }
+        if (needsFix > 0)
+        {
+            output.WriteLine(fix
+                ? $"{needsFix} cop{(needsFix == 1 ? "y" : "ies")} could not be repaired (see above)."
+                : $"{needsFix} cop{(needsFix == 1 ? "y" : "ies")} will not load here. Run `{TorchRuntime.DoctorCommand}` to repair (a backup .orig is kept).");
+            return 1;
+        }
+        output.WriteLine("TorchSharp's native library can load from every copy found.");
+        return 0;
+    }
+
+    private static string Label(PatchState state) => state switch
+    {
+        PatchState.NotNeeded => "ok",
+        PatchState.Patched => "repaired",
+        PatchState.NeedsPatch => "NEEDS FIX",
+        _ => "not ELF/x64",
+    };
+}

@@ -1,0 +1,66 @@
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Commands;
+using Microsoft.DotNet.Interactive.Directives;
+using Reprogram.Interactive.Formatting;
+using Reprogram.Runtime;
+using TorchSharp;
+
+namespace Reprogram.Interactive.Directives;
+
+/// <summary>The bound options of <c>#!device</c>.</summary>
+public sealed class ShowDevice : KernelDirectiveCommand
+{
+    public string? Device { get; set; }
+    public string? Threads { get; set; }
+
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
+    {
+        var errors = new List<string>();
+        try { DeviceSpec.Parse(Device); }
+        catch (ArgumentException e) { errors.Add("--device: " + e.Message); }
+        if (Threads is not null && (!int.TryParse(Threads, out var n) || n < 1))
+        {
+            errors.Add($"--threads: '{Threads}' is not a positive whole number.");
+        }
+        return errors;
+    }
+}
+
+/// <summary>
+/// <c>#!device</c>: what libtorch this kernel has (version, threads, CPU and CUDA) and the device experiments will use;
+/// <c>--device</c> sets that device for the session, <c>--threads</c> libtorch's thread count.
+/// </summary>
+internal static class DeviceDirective
+{
+    public static KernelActionDirective Create() => new("#!device")
+    {
+        Description = "Shows the libtorch version, threads, CPU/CUDA availability and the device experiments will use. " +
+                      "--device sets it for this session (auto = CUDA when it works, else the CPU).",
+        Parameters =
+        {
+            new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N: the device later experiments use by default (default: auto).")
+                .AddCompletions(() => ["auto", "cpu", "cuda", "cuda:0"]),
+            new KernelDirectiveParameter("--threads", "How many threads libtorch uses for its operations (default: libtorch's own choice).") { TypeHint = "number" },
+        },
+    };
+
+    public static Task Handle(ShowDevice command, KernelInvocationContext context)
+    {
+        try
+        {
+            var spec = DeviceSpec.Parse(command.Device);
+            var device = spec.Resolve();
+            if (command.Threads is { } t) torch.set_num_threads(int.Parse(t));
+            ExperimentDefaults.Device = spec;
+            context.Display(new DeviceReport(TorchRuntime.Info(), spec, device.ToString(), TorchRuntime.NativeLibraryStates()), "text/html");
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or LibTorchUnavailableException or FormatException)
+        {
+            context.Fail(command, message: e.Message);
+        }
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>What <c>#!device</c> shows.</summary>
+public sealed record DeviceReport(RuntimeInfo Runtime, DeviceSpec Requested, string Device, IReadOnlyList<NativeLibraryStatus> NativeLibraries);

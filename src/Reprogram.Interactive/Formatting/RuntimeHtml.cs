@@ -1,0 +1,39 @@
+using System.Text;
+using Reprogram.Interactive.Directives;
+using Reprogram.Runtime;
+using static Reprogram.Interactive.Formatting.Html;
+
+namespace Reprogram.Interactive.Formatting;
+
+/// <summary>HTML for the runtime: the device report and the warning shown when libtorch cannot load here.</summary>
+public static class RuntimeHtml
+{
+    public static string Device(DeviceReport report)
+    {
+        var r = report.Runtime;
+        var rows = new List<string[]>
+        {
+            new[] { "experiments will use", $"<b>{E(report.Device)}</b> (--device {E(report.Requested.Text)})" },
+            new[] { "libtorch", E(r.LibTorchVersion) },
+            new[] { "TorchSharp", E(r.TorchSharpVersion) },
+            new[] { "threads", $"{r.Threads} (inter-op {r.InteropThreads}); {Environment.ProcessorCount} logical CPUs" },
+            new[] { "CPU", "available" },
+            new[] { "CUDA", r.CudaAvailable ? $"available, {r.CudaDevices} device(s)" : E(r.CudaStatus) },
+            new[] { "native library", E(r.NativeLibrary) },
+        };
+        return Style + Table(["", ""], rows, "rp-device");
+    }
+
+    /// <summary>The notice shown instead of a stack trace when a copy of libLibTorchSharp.so will not load here.</summary>
+    public static string? LibTorchNotice(IEnumerable<NativeLibraryStatus> states)
+    {
+        var broken = states.Where(s => s.State == PatchState.NeedsPatch).ToArray();
+        if (broken.Length == 0) return null;
+        var sb = new StringBuilder(Style);
+        sb.Append("<div class=\"rp-error\"><b>TorchSharp's native library will not load on this system.</b> ");
+        sb.Append(E(broken[0].Detail)).Append("<br>Fix it once, then restart the kernel: run <code>")
+          .Append(E(TorchRuntime.DoctorCommand)).Append("</code> in a terminal, or in a C# cell <code>Reprogram.Runtime.TorchRuntime.RepairPackageCache()</code>. ")
+          .Append("It marks one unused version requirement as weak and keeps a <code>.orig</code> backup.</div>");
+        return sb.ToString();
+    }
+}
