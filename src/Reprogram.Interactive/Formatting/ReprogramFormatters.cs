@@ -15,6 +15,8 @@ public static class ReprogramFormatters
         Formatter.Register<PublishedMethod>((m, w) => w.Write(TaxonomyHtml.Method(m)), html);
         Formatter.Register<Manipulation>((m, w) => w.Write(TaxonomyHtml.Manipulation(m)), html);
         Formatter.Register<Directives.DeviceReport>((r, w) => w.Write(RuntimeHtml.Device(r)), html);
+        Formatter.Register<Reprogram.Experiments.ExperimentResult>((r, w) => w.Write(ResultHtml.Table([r])), html);
+        Formatter.Register<IEnumerable<Reprogram.Experiments.ExperimentResult>>((r, w) => w.Write(ResultHtml.Table(r)), html);
         RegisterCharts(html);
     }
 
@@ -23,5 +25,18 @@ public static class ReprogramFormatters
     {
         Formatter.Register<Plotly.NET.GenericChart>((c, w) => w.Write(ChartHtml.Render(c)), html);
         Formatter.Register<XPlot.Plotly.PlotlyChart>((c, w) => w.Write(ChartHtml.Render(c)), html);
+        Formatter.Register<Reprogram.Experiments.ReprogramResult>((r, w) => w.Write(ReprogramHtml(r)), html);
+    }
+
+    /// <summary>A reprogramming run: the caveat if any, the results table with baselines, then curves, prompt and mapping.</summary>
+    public static string ReprogramHtml(Reprogram.Experiments.ReprogramResult result)
+    {
+        var sb = new System.Text.StringBuilder();
+        if (result.Caveat is { } caveat) sb.Append($"<div class=\"rp-caption\"><b>Note:</b> {System.Net.WebUtility.HtmlEncode(caveat)}</div>");
+        sb.Append(ResultHtml.Table(result.All));
+        sb.Append(ChartHtml.Render(ReprogramCharts.Curves(result.All)));
+        if (ReprogramCharts.Prompt(result) is { } prompt) sb.Append(ChartHtml.Render(prompt));
+        if (ReprogramCharts.Mapping(result) is { } mapping) sb.Append(ChartHtml.Render(mapping));
+        return sb.ToString();
     }
 }

@@ -22,8 +22,12 @@ public sealed class FrozenModel<TModel> : IDisposable where TModel : nn.Module
     public string ChecksumAtFreeze { get; }
     public long ParameterCount { get; }
 
-    public FrozenModel(TModel model, string identity, Device device)
+    private readonly bool ownsModel;
+
+    /// <param name="ownsModel">Whether disposing this wrapper disposes the model (false for a model cached and shared across runs).</param>
+    public FrozenModel(TModel model, string identity, Device device, bool ownsModel = true)
     {
+        this.ownsModel = ownsModel;
         Model = model;
         Identity = identity;
         Device = device;
@@ -53,7 +57,10 @@ public sealed class FrozenModel<TModel> : IDisposable where TModel : nn.Module
     public IReadOnlyList<string> ParametersWithGradients() =>
         Model.named_parameters().Where(p => p.parameter.requires_grad || p.parameter.grad is not null).Select(p => p.name).ToArray();
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        if (ownsModel) Model.Dispose();
+    }
 }
 
 /// <summary>SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order.</summary>

@@ -1,0 +1,193 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Html;
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Commands;
+using Microsoft.DotNet.Interactive.Directives;
+using Microsoft.DotNet.Interactive.Formatting;
+using Reprogram.Data;
+using Reprogram.Experiments;
+using Reprogram.Frozen;
+using Reprogram.Interactive.Formatting;
+using Reprogram.Runtime;
+using Reprogram.Training;
+
+namespace Reprogram.Interactive.Directives;
+
+/// <summary>The bound options of <c>#!reprogram</c> (strings, parsed here so every bad value gets our message).</summary>
+public sealed class RunReprogramming : KernelDirectiveCommand
+{
+    public string? Model { get; set; }
+    public string? Dataset { get; set; }
+    public string? Train { get; set; }
+    public string? Test { get; set; }
+    public string? Manipulation { get; set; }
+    public string? PadWidth { get; set; }
+    public string? PatchSize { get; set; }
+    public string? Alignment { get; set; }
+    public string? ImageSize { get; set; }
+    public string? Epochs { get; set; }
+    public string? Batch { get; set; }
+    public string? Lr { get; set; }
+    public string? Schedule { get; set; }
+    public string? Seed { get; set; }
+    public string? Device { get; set; }
+    public bool Baseline { get; set; }
+    public bool FeatureChannelsAsLabels { get; set; }
+    public string? Save { get; set; }
+    public string? Name { get; set; }
+
+    public ReprogramOptions ToOptions()
+    {
+        var d = new ReprogramOptions();
+        var options = d with
+        {
+            Model = Model ?? d.Model,
+            Dataset = Dataset ?? d.Dataset,
+            TrainCount = Int(Train, "--train") ?? d.TrainCount,
+            TestCount = Int(Test, "--test") ?? d.TestCount,
+            Manipulation = Manipulation?.ToLowerInvariant() ?? d.Manipulation,
+            PadWidth = Int(PadWidth, "--pad-width"),
+            PatchSize = Int(PatchSize, "--patch-size") ?? d.PatchSize,
+            Alignment = Alignment?.ToLowerInvariant(),
+            ImageSize = Int(ImageSize, "--image-size"),
+            Epochs = Int(Epochs, "--epochs") ?? d.Epochs,
+            BatchSize = Int(Batch, "--batch") ?? d.BatchSize,
+            LearningRate = Double(Lr, "--lr") ?? d.LearningRate,
+            Schedule = Schedule ?? d.Schedule,
+            Seed = Int(Seed, "--seed") ?? d.Seed,
+            Device = Device,
+            Baselines = Baseline,
+            FeatureChannelsAsLabels = FeatureChannelsAsLabels,
+        };
+        options.Validate();
+        if (VariableName is not { } n || !System.Text.RegularExpressions.Regex.IsMatch(n, "^[A-Za-z_][A-Za-z0-9_]*$"))
+        {
+            throw new ArgumentException($"--name '{Name}' cannot be a C# variable name.");
+        }
+        return options;
+    }
+
+    public string VariableName => string.IsNullOrWhiteSpace(Name) ? "reprogramming" : Name.Trim();
+
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
+    {
+        try { ToOptions(); }
+        catch (ArgumentException e) { return [e.Message]; }
+        return [];
+    }
+
+    private static int? Int(string? text, string option) =>
+        text is null ? null
+        : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
+        : throw new ArgumentException($"{option}: '{text}' is not a whole number.");
+
+    private static double? Double(string? text, string option) =>
+        text is null ? null
+        : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+        : throw new ArgumentException($"{option}: '{text}' is not a number.");
+}
+
+/// <summary>
+/// <c>#!reprogram</c>: model reprogramming of a frozen vision model in one cell: live progress, then the results table
+/// (with baselines), training curves, the learned prompt and the label mapping. The result becomes a C# variable.
+/// </summary>
+internal static class ReprogramDirective
+{
+    public static KernelActionDirective Create() => new("#!reprogram")
+    {
+        Description = "Reprograms a frozen vision model for a new task: a learned input manipulation (padding, watermark or patch prompt, " +
+                      "or a learned transform) plus an output alignment (label mapping or a linear head), with the model's weights unchanged. " +
+                      "Defaults finish in about a minute on a 2-core CPU. Example: #!reprogram --model resnet18 --dataset fashion-mnist --manipulation pad --baseline",
+        Parameters =
+        {
+            new KernelDirectiveParameter("--model", "resnet18 (ImageNet, CNTK export, features), fashion-cnn (a Fashion-MNIST classifier trained here), or a torchvision ResNet-18 .safetensors/.pt file. Default resnet18.")
+                .AddCompletions(() => ReprogramOptions.Models),
+            new KernelDirectiveParameter("--dataset", "fashion-mnist, digits, or a folder with one sub-folder per class. Default fashion-mnist.")
+                .AddCompletions(() => DataSets.Names),
+            new KernelDirectiveParameter("--train", "Training examples (a class-balanced subset chosen by the seed). Default 1000.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--test", "Test examples. Default 500.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--manipulation", "pad (ILM-VP frame), watermark (full image), patch, parametric (learned 1x1 transform) or none. Default pad.")
+                .AddCompletions(() => ReprogramOptions.Manipulations),
+            new KernelDirectiveParameter("--pad-width", "Frame width in pixels for pad (default: an eighth of the image size).") { TypeHint = "number" },
+            new KernelDirectiveParameter("--patch-size", "Patch size in pixels for patch. Default 16.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--alignment", "rlm, flm, ilm, blm, blm+ (label mappings) or linear (a learned head). Default: linear for feature models, ilm for classifiers.")
+                .AddCompletions(() => ReprogramOptions.Alignments),
+            new KernelDirectiveParameter("--image-size", "The size of the images the frozen model sees. Default 112 for ResNet-18.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--epochs", "Epochs. Default 3.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--batch", "Batch size. Default 32.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--lr", "Learning rate (Adam). Default 0.01.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--schedule", "constant, multistep (x0.1 at 50% and 72% of the epochs, as ILM-VP) or cosine. Default multistep.")
+                .AddCompletions(() => ["constant", "multistep", "cosine"]),
+            new KernelDirectiveParameter("--seed", "Seed for subsets, data order and initialisation. Default 0.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
+            new KernelDirectiveParameter("--baseline", "Also run the baselines: no input manipulation (same alignment), and the untrained prompt.") { Flag = true },
+            new KernelDirectiveParameter("--feature-channels-as-labels", "Allow label mapping over a features-only model, treating feature channels as source labels (they are not classes).") { Flag = true },
+            new KernelDirectiveParameter("--save", "Save the learned manipulation and alignment to this .safetensors file."),
+            new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default reprogramming."),
+        },
+    };
+
+    public static async Task Handle(RunReprogramming command, KernelInvocationContext context)
+    {
+        ReprogramOptions options;
+        try
+        {
+            options = command.ToOptions();
+        }
+        catch (ArgumentException e)
+        {
+            context.Fail(command, message: e.Message);
+            return;
+        }
+
+        DisplayedValue? live = null;
+        string? run = null;
+        var history = new List<CurvePoint>();
+        void OnProgress(string name, TrainingProgress p)
+        {
+            if (name != run)
+            {
+                run = name;
+                history.Clear();
+                live = null;
+            }
+            history.Add(new CurvePoint(p.Step, p.Epoch, p.Loss, p.Accuracy ?? 0));
+            var html = new HtmlString(ResultHtml.Progress(name, p, history));
+            if (live is null) live = context.Display(html, "text/html");
+            else live.Update(html);
+        }
+
+        ReprogramResult result;
+        try
+        {
+            var token = context.CancellationToken;
+            result = await Task.Run(() => VisualReprogramming.Run(options, OnProgress, token), CancellationToken.None);
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DataSetNotFoundException or InvalidDataException
+                                      or LibTorchUnavailableException or FrozenModelChangedException or InvalidOperationException
+                                      or OperationCanceledException or LearnedFileException)
+        {
+            context.Fail(command, message: e.Message);
+            return;
+        }
+
+        context.Display(result, "text/html");
+        if (command.Save is { } path)
+        {
+            try
+            {
+                result.Save(path);
+                context.DisplayAs($"Saved the learned manipulation and alignment to {Path.GetFullPath(path)}.", "text/plain");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                context.Fail(command, message: $"Could not save to {path}: {e.Message}");
+                return;
+            }
+        }
+        if (context.HandlingKernel.RootKernel.FindKernelByName(ManipulationDirective.CSharpKernelName) is { } csharp)
+        {
+            await csharp.SendAsync(new SendValue(command.VariableName, result, FormattedValue.CreateSingleFromObject(result.Main.Name, "text/plain")));
+        }
+    }
+}

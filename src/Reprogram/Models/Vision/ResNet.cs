@@ -1,0 +1,205 @@
+using Reprogram.Frozen;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+using TorchSharp.Modules;
+
+namespace Reprogram.Models.Vision;
+
+/// <summary>What a <see cref="ResNet"/> does to pixels in [0, 1] before its first convolution.</summary>
+public enum ResNetPreprocessing
+{
+    /// <summary>torchvision: RGB in [0, 1], (x - mean) / std with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).</summary>
+    ImageNetRgb,
+    /// <summary>
+    /// CNTK / ML.NET DnnImageFeaturizer: x * 255, RGB to BGR, minus a mean in BGR order on the 0..255 scale. The mean
+    /// is the per-channel constants B 103.06, G 115.90, R 123.15 unless a mean image is given (ResNetPreprocess.onnx
+    /// subtracts a 224 x 224 mean image whose channel averages are those constants).
+    /// </summary>
+    CntkBgr,
+}
+
+/// <summary>
+/// A torchvision-style ResNet with basic blocks (He et al. 2016): resnet18 is blocks [2, 2, 2, 2], the CNTK ResNet-18
+/// exported with ML.NET's DnnImageFeaturizer is [2, 2, 2, 3]. Parameter and buffer names are torchvision's
+/// (conv1.weight, bn1.running_mean, layer2.0.downsample.0.weight, ..., fc.weight), so a torchvision state dict loads
+/// with no renaming. The model applies its own preprocessing: <see cref="Forward"/> takes RGB pixels in [0, 1].
+/// Shapes, for a 224 x 224 input:
+///   [B, 3, 224, 224] -> preprocess -> conv1 7x7/2 -> bn1 -> relu -> [B, 64, 112, 112] -> maxpool 3x3/2 -> [B, 64, 56, 56]
+///   -> layer1 [B, 64, 56, 56] -> layer2 [B, 128, 28, 28] -> layer3 [B, 256, 14, 14] -> layer4 [B, 512, 7, 7]
+///   -> global average pool [B, 512] -> fc [B, classes] (no fc when classes is null: the output is the 512 features).
+/// Any input size works (the pooling is adaptive); the models were trained at 224.
+/// </summary>
+public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly Sequential layer1, layer2, layer3, layer4;
+    private readonly Linear? fc;
+    // Preprocessing constants, registered as non-persistent buffers: they move with the model but stay out of the
+    // state dict, which is exactly torchvision's. input_mean is [1, 3, 1, 1] or a mean image [1, 3, h, w].
+    private readonly Tensor input_mean, input_std;
+
+    public IReadOnlyList<int> Blocks { get; }
+    public ResNetPreprocessing Preprocessing { get; }
+    /// <summary>Number of classes of the fc head; null for a features-only model.</summary>
+    public int? Classes { get; }
+    public int InputChannels => 3;
+    /// <summary>The size the weights were trained at; other sizes are accepted.</summary>
+    public int InputSize => 224;
+    public int OutputSize => Classes ?? FeatureSize;
+    public IReadOnlyList<string>? OutputLabels { get; }
+    public const int FeatureSize = 512;
+
+    /// <param name="blocks">Basic blocks per stage, four stages: [2, 2, 2, 2] is resnet18, [3, 4, 6, 3] resnet34.</param>
+    /// <param name="classes">Classes of the fc head, or null for features only (no fc).</param>
+    /// <param name="preprocessing">What the model does to pixels in [0, 1] before conv1.</param>
+    /// <param name="labels">Class names (as many as <paramref name="classes"/>), or null.</param>
+    /// <param name="meanImage">
+    /// For <see cref="ResNetPreprocessing.CntkBgr"/> only: the mean to subtract, BGR on the 0..255 scale, [3, h, w] or
+    /// [1, 3, h, w]; resized bilinearly when the input has another size. Null: the three channel constants.
+    /// </param>
+    public ResNet(IReadOnlyList<int> blocks, int? classes, ResNetPreprocessing preprocessing = ResNetPreprocessing.ImageNetRgb,
+                  IReadOnlyList<string>? labels = null, Tensor? meanImage = null) : base(nameof(ResNet))
+    {
+        if (blocks.Count != 4 || blocks.Any(b => b < 1))
+            throw new ArgumentException($"A ResNet has four stages of at least one block each, not [{string.Join(", ", blocks)}].", nameof(blocks));
+        if (classes is < 1) throw new ArgumentException($"A ResNet classifier needs at least one class, not {classes}.", nameof(classes));
+        if (labels is not null && labels.Count != classes)
+            throw new ArgumentException($"{labels.Count} labels for {(classes is null ? "a features-only model" : $"{classes} classes")}.", nameof(labels));
+        if (meanImage is not null && preprocessing != ResNetPreprocessing.CntkBgr)
+            throw new ArgumentException("A mean image belongs to the CNTK preprocessing.", nameof(meanImage));
+        Blocks = blocks.ToArray();
+        Classes = classes;
+        OutputLabels = labels;
+        Preprocessing = preprocessing;
+
+        conv1 = Conv2d(3, 64, kernel_size: 7, stride: 2, padding: 3, bias: false);
+        bn1 = BatchNorm2d(64);
+        layer1 = Stage(64, 64, blocks[0], stride: 1);
+        layer2 = Stage(64, 128, blocks[1], stride: 2);
+        layer3 = Stage(128, 256, blocks[2], stride: 2);
+        layer4 = Stage(256, 512, blocks[3], stride: 2);
+        if (classes is int n) fc = Linear(FeatureSize, n);
+
+        (input_mean, input_std) = preprocessing switch
+        {
+            ResNetPreprocessing.ImageNetRgb => (tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1),
+                                                tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1)),
+            ResNetPreprocessing.CntkBgr => (MeanImageBuffer(meanImage), ones(1, 3, 1, 1)),
+            _ => throw new ArgumentOutOfRangeException(nameof(preprocessing)),
+        };
+        input_mean.DetachFromDisposeScope();
+        input_std.DetachFromDisposeScope();
+        register_buffer(nameof(input_mean), input_mean, persistent: false);
+        register_buffer(nameof(input_std), input_std, persistent: false);
+        RegisterComponents();
+
+        // torchvision's initialisation, so that a model trained here from scratch starts like torchvision's.
+        using var noGrad = no_grad();
+        foreach (var (_, module) in named_modules())
+        {
+            if (module is Conv2d conv) init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+        }
+    }
+
+    private static Sequential Stage(int inChannels, int outChannels, int count, int stride) =>
+        Sequential(Enumerable.Range(0, count)
+            .Select(i => (i.ToString(), (Module<Tensor, Tensor>)new ResNetBasicBlock(i == 0 ? inChannels : outChannels, outChannels, i == 0 ? stride : 1)))
+            .ToArray());
+
+    private static Tensor MeanImageBuffer(Tensor? meanImage)
+    {
+        if (meanImage is null) return tensor(CntkChannelMeansBgr).reshape(1, 3, 1, 1);
+        var m = meanImage.dim() == 3 ? meanImage.unsqueeze(0) : meanImage;
+        if (m.dim() != 4 || m.shape[0] != 1 || m.shape[1] != 3)
+            throw new ArgumentException($"A mean image is [3, h, w] or [1, 3, h, w], not [{string.Join(", ", meanImage.shape)}].", nameof(meanImage));
+        return m.detach().to(float32).clone();
+    }
+
+    /// <summary>The CNTK ResNet's channel means, BGR on the 0..255 scale (the channel averages of ResNetPreprocess.onnx's mean image).</summary>
+    public static readonly float[] CntkChannelMeansBgr = [103.0626f, 115.9029f, 123.1516f];
+
+    /// <summary>The model's own preprocessing: RGB pixels in [0, 1], [B, 3, H, W] -> what conv1 sees, [B, 3, H, W].</summary>
+    public Tensor Preprocess(Tensor images)
+    {
+        if (images.dim() != 4 || images.shape[1] != 3)
+            throw new ArgumentException($"A ResNet takes RGB images [batch, 3, height, width], not [{string.Join(", ", images.shape)}].", nameof(images));
+        using var scope = NewDisposeScope();
+        Tensor x;
+        if (Preprocessing == ResNetPreprocessing.ImageNetRgb)
+        {
+            x = (images - input_mean) / input_std;
+        }
+        else
+        {
+            var mean = input_mean;
+            if (mean.shape[2] > 1 && (mean.shape[2] != images.shape[2] || mean.shape[3] != images.shape[3]))
+            {
+                mean = functional.interpolate(mean, size: [images.shape[2], images.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+            }
+            x = (images * 255f).flip(1) - mean; // RGB -> BGR, then minus the BGR mean
+        }
+        return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The 512 pooled features, [B, 3, H, W] -> [B, 512], whether or not the model has an fc head.</summary>
+    public Tensor Features(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var x = Preprocess(images);                                                   // [B, 3, H, W]
+        x = functional.relu(bn1.forward(conv1.forward(x)));                           // [B, 64, H/2, W/2]
+        x = functional.max_pool2d(x, kernel_size: 3, stride: 2, padding: 1);          // [B, 64, H/4, W/4]
+        x = layer1.forward(x);                                                        // [B, 64, H/4, W/4]
+        x = layer2.forward(x);                                                        // [B, 128, H/8, W/8]
+        x = layer3.forward(x);                                                        // [B, 256, H/16, W/16]
+        x = layer4.forward(x);                                                        // [B, 512, H/32, W/32]
+        x = functional.adaptive_avg_pool2d(x, 1).flatten(1);                          // [B, 512]
+        return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[B, 3, H, W] pixels in [0, 1] -> [B, classes] logits, or [B, 512] features without an fc head.</summary>
+    public override Tensor forward(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var features = Features(images);                                              // [B, 512]
+        var output = fc is null ? features : fc.forward(features);                    // [B, classes]
+        return output.MoveToOuterDisposeScope();
+    }
+
+    public Tensor Forward(Tensor images) => forward(images);
+}
+
+/// <summary>
+/// The basic block: x -> conv 3x3 (stride) -> bn -> relu -> conv 3x3 -> bn, plus the shortcut (x itself, or a 1x1
+/// conv + bn when the shape changes), then relu. [B, in, H, W] -> [B, out, H/stride, W/stride].
+/// </summary>
+internal sealed class ResNetBasicBlock : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1, conv2;
+    private readonly BatchNorm2d bn1, bn2;
+    private readonly Sequential? downsample;
+
+    public ResNetBasicBlock(int inChannels, int outChannels, int stride) : base(nameof(ResNetBasicBlock))
+    {
+        conv1 = Conv2d(inChannels, outChannels, kernel_size: 3, stride: stride, padding: 1, bias: false);
+        bn1 = BatchNorm2d(outChannels);
+        conv2 = Conv2d(outChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, bias: false);
+        bn2 = BatchNorm2d(outChannels);
+        if (stride != 1 || inChannels != outChannels)
+        {
+            downsample = Sequential(("0", Conv2d(inChannels, outChannels, kernel_size: 1, stride: stride, bias: false)),
+                                    ("1", BatchNorm2d(outChannels)));
+        }
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = functional.relu(bn1.forward(conv1.forward(x)));                      // [B, out, H/s, W/s]
+        h = bn2.forward(conv2.forward(h));                                            // [B, out, H/s, W/s]
+        var shortcut = downsample is null ? x : downsample.forward(x);                // [B, out, H/s, W/s]
+        return functional.relu(h + shortcut).MoveToOuterDisposeScope();
+    }
+}
