@@ -28,7 +28,9 @@ public enum ResNetPreprocessing
 ///   [B, 3, 224, 224] -> preprocess -> conv1 7x7/2 -> bn1 -> relu -> [B, 64, 112, 112] -> maxpool 3x3/2 -> [B, 64, 56, 56]
 ///   -> layer1 [B, 64, 56, 56] -> layer2 [B, 128, 28, 28] -> layer3 [B, 256, 14, 14] -> layer4 [B, 512, 7, 7]
 ///   -> global average pool [B, 512] -> fc [B, classes] (no fc when classes is null: the output is the 512 features).
-/// Any input size works (the pooling is adaptive); the models were trained at 224.
+/// Any input size works (the pooling is adaptive); the models were trained at 224. Padding is torchvision's (k/2 on
+/// every side); CNTK's export pads stride-2 windows one less at the end (conv1 [3, 3, 2, 2]), which gives the same
+/// output whenever height and width are multiples of 32, 224 included, so one architecture serves both.
 /// </summary>
 public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
 {
@@ -36,9 +38,20 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
     private readonly BatchNorm2d bn1;
     private readonly Sequential layer1, layer2, layer3, layer4;
     private readonly Linear? fc;
-    // Preprocessing constants, registered as non-persistent buffers: they move with the model but stay out of the
-    // state dict, which is exactly torchvision's. input_mean is [1, 3, 1, 1] or a mean image [1, 3, h, w].
-    private readonly Tensor input_mean, input_std;
+    // Preprocessing constants, CPU float32: mean [1, 3, 1, 1] or a mean image [1, 3, h, w], and std [1, 3, 1, 1].
+    // Deliberately not buffers: the state dict stays exactly torchvision's, and TorchSharp 0.107's Module.to() skips
+    // non-persistent buffers; Preprocess copies them to the images' device and dtype instead (cached).
+    private readonly PreprocessingConstants constants;
+    private PreprocessingConstants? constantsOnDevice;
+
+    private sealed class PreprocessingConstants(Tensor mean, Tensor std) : IDisposable
+    {
+        public readonly Tensor Mean = mean, Std = std;
+        public bool Fits(Tensor x) => Mean.device_type == x.device_type && Mean.device_index == x.device_index && Mean.dtype == x.dtype;
+        public PreprocessingConstants To(Tensor x) =>
+            new(Mean.to(x.dtype, x.device).DetachFromDisposeScope(), Std.to(x.dtype, x.device).DetachFromDisposeScope());
+        public void Dispose() { Mean.Dispose(); Std.Dispose(); }
+    }
 
     public IReadOnlyList<int> Blocks { get; }
     public ResNetPreprocessing Preprocessing { get; }
@@ -82,17 +95,14 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         layer4 = Stage(256, 512, blocks[3], stride: 2);
         if (classes is int n) fc = Linear(FeatureSize, n);
 
-        (input_mean, input_std) = preprocessing switch
+        var (mean, std) = preprocessing switch
         {
             ResNetPreprocessing.ImageNetRgb => (tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1),
                                                 tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1)),
             ResNetPreprocessing.CntkBgr => (MeanImageBuffer(meanImage), ones(1, 3, 1, 1)),
             _ => throw new ArgumentOutOfRangeException(nameof(preprocessing)),
         };
-        input_mean.DetachFromDisposeScope();
-        input_std.DetachFromDisposeScope();
-        register_buffer(nameof(input_mean), input_mean, persistent: false);
-        register_buffer(nameof(input_std), input_std, persistent: false);
+        constants = new PreprocessingConstants(mean.DetachFromDisposeScope(), std.DetachFromDisposeScope());
         RegisterComponents();
 
         // torchvision's initialisation, so that a model trained here from scratch starts like torchvision's.
@@ -126,21 +136,29 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         if (images.dim() != 4 || images.shape[1] != 3)
             throw new ArgumentException($"A ResNet takes RGB images [batch, 3, height, width], not [{string.Join(", ", images.shape)}].", nameof(images));
         using var scope = NewDisposeScope();
+        var c = ConstantsFor(images);
         Tensor x;
         if (Preprocessing == ResNetPreprocessing.ImageNetRgb)
         {
-            x = (images - input_mean) / input_std;
+            x = (images - c.Mean) / c.Std;
         }
         else
         {
-            var mean = input_mean;
+            var mean = c.Mean;
             if (mean.shape[2] > 1 && (mean.shape[2] != images.shape[2] || mean.shape[3] != images.shape[3]))
             {
                 mean = functional.interpolate(mean, size: [images.shape[2], images.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
             }
-            x = (images * 255f).flip(1) - mean; // RGB -> BGR, then minus the BGR mean
+            x = (images * 255).flip(1) - mean; // RGB -> BGR, then minus the BGR mean
         }
         return x.MoveToOuterDisposeScope();
+    }
+
+    private PreprocessingConstants ConstantsFor(Tensor images)
+    {
+        if (constantsOnDevice is { } cached && cached.Fits(images)) return cached;
+        if (constantsOnDevice is not null && !ReferenceEquals(constantsOnDevice, constants)) constantsOnDevice.Dispose();
+        return constantsOnDevice = constants.Fits(images) ? constants : constants.To(images);
     }
 
     /// <summary>The 512 pooled features, [B, 3, H, W] -> [B, 512], whether or not the model has an fc head.</summary>
@@ -168,6 +186,16 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
     }
 
     public Tensor Forward(Tensor images) => forward(images);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            if (constantsOnDevice is not null && !ReferenceEquals(constantsOnDevice, constants)) constantsOnDevice.Dispose();
+            constants.Dispose();
+        }
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>

@@ -185,14 +185,13 @@ public static class ResNetLoader
             Window(pool, kernel: 3, stride: 2);
             x = pool.Output[0];
 
-            int[] widths = [64, 128, 256, 512];
+            // Blocks: the first block of layer2..4 halves the size and doubles the width, so it has a 1x1 downsample shortcut.
             for (int stage = 0; stage < 4; stage++)
             {
                 for (int block = 0; block < blocks[stage]; block++)
                 {
                     int stride = stage > 0 && block == 0 ? 2 : 1;
-                    bool downsample = stride != 1 || (block == 0 && stage > 0 && widths[stage - 1] != widths[stage]);
-                    x = Block(x, $"layer{stage + 1}.{block}", stride, downsample);
+                    x = Block(x, $"layer{stage + 1}.{block}", stride, downsample: stride != 1);
                 }
             }
 
@@ -426,7 +425,7 @@ public static class ResNetLoader
                 tensors = Safetensors.LoadStateDict(path);
             }
         }
-        catch (Exception e) when (e is not InvalidDataException)
+        catch (Exception e) when (!(e is InvalidDataException && e.Message.StartsWith(path, StringComparison.Ordinal)))
         {
             throw new InvalidDataException($"{path} is not a readable {format} state dict ({e.GetType().Name}: {e.Message}); it may be truncated or corrupt.", e);
         }
@@ -438,7 +437,10 @@ public static class ResNetLoader
     private static void CheckSafetensorsLayout(string path)
     {
         var length = new FileInfo(path).Length;
-        InvalidDataException Corrupt(string what) => new($"{path} is not a readable safetensors state dict: {what}; it may be truncated or corrupt.");
+        var kind = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
+            ? "a readable safetensors state dict"
+            : "a readable state dict (it is not a torch.save zip, and as safetensors it fails)";
+        InvalidDataException Corrupt(string what) => new($"{path} is not {kind}: {what}; it may be truncated or corrupt.");
         if (length < 8) throw Corrupt($"it has {length} bytes");
         using var stream = File.OpenRead(path);
         var prefix = new byte[8];

@@ -1,0 +1,61 @@
+using Microsoft.DotNet.Interactive.Events;
+
+namespace Reprogram.Interactive.Tests;
+
+public class ReprogramDirectiveTests : KernelTestBase
+{
+    private const string Small = "--model fashion-cnn --dataset digits --train 64 --test 40 --epochs 1 --batch 16";
+
+    [Fact]
+    public async Task Reprograms_with_live_progress_a_results_table_charts_and_a_csharp_variable()
+    {
+        var save = Path.Combine(Path.GetTempPath(), $"rp-{Guid.NewGuid():N}.safetensors");
+        var result = await SubmitOk($"#!reprogram {Small} --alignment ilm --baseline --name run1 --save {save}");
+        var html = string.Join("\n", Html(result));
+        Assert.Contains("rp-results", html);
+        Assert.Contains("baseline: no input manipulation", html);
+        Assert.Contains("baseline: untrained prompt", html);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(html, "unchanged ✓").Count);
+        Assert.Contains("Training curves", html);
+        Assert.Contains("Learned prompt", html);
+        Assert.Contains("Label mapping (iterative label mapping (ILM))", html);
+        Assert.Contains("Statistical", html);
+        // Live progress: a display that later updates were applied to.
+        Assert.Contains(result.Events, e => e is DisplayedValueProduced p && p.FormattedValues.Any(v => v.Value.Contains("step ")));
+        Assert.True(File.Exists(save));
+
+        var check = await SubmitOk("run1.Main.FrozenUnchanged && run1.Baselines.Count == 2 && run1.Main.Metrics[\"test accuracy\"] >= 0");
+        Assert.Equal(true, check.Events.OfType<ReturnValueProduced>().Single().Value);
+    }
+
+    [Theory]
+    [InlineData("--seed zero", "'zero' is not a whole number")]
+    [InlineData("--alignment softmax", "not an output alignment")]
+    [InlineData("--manipulation blur", "not an input manipulation")]
+    [InlineData("--lr -1", "learning rate must be a positive number")]
+    [InlineData("--name 1st", "cannot be a C# variable name")]
+    [InlineData("--image-size 32", "takes 28 px")]
+    public async Task Bad_options_give_clear_errors_and_the_kernel_stays_usable(string option, string expected)
+    {
+        var message = await SubmitFails($"#!reprogram {Small} {option}");
+        Assert.Contains(expected, message);
+        await AssertKernelStillUsable();
+    }
+
+    [Fact]
+    public async Task A_missing_data_folder_says_so()
+    {
+        var message = await SubmitFails($"#!reprogram --model fashion-cnn --dataset /nonexistent/folder --epochs 1");
+        Assert.Contains("/nonexistent/folder", message);
+        await AssertKernelStillUsable();
+    }
+
+    [Fact]
+    public async Task Options_can_come_from_csharp_variables()
+    {
+        await SubmitOk("var trainCount = 48;");
+        var result = await SubmitOk($"#!reprogram --model fashion-cnn --dataset digits --train @csharp:trainCount --test 40 --epochs 1 --name fromVariables");
+        var check = await SubmitOk("fromVariables.Main.Task");
+        Assert.Contains("48 train", (string)check.Events.OfType<ReturnValueProduced>().Single().Value);
+    }
+}
