@@ -59,3 +59,24 @@ public class ReprogramDirectiveTests : KernelTestBase
         Assert.Contains("48 train", (string)check.Events.OfType<ReturnValueProduced>().Single().Value);
     }
 }
+
+public class ReprogramSessionDefaultsTests : KernelTestBase
+{
+    [Fact]
+    public async Task Session_defaults_fill_the_options_a_cell_does_not_give()
+    {
+        try
+        {
+            await SubmitOk("ReprogramOptions.SessionDefaults = new ReprogramOptions { Model = \"fashion-cnn\", Dataset = \"digits\", TrainCount = 56, TestCount = 40, Epochs = 1 };");
+            await SubmitOk("#!reprogram --alignment flm --name fromDefaults");
+            var check = await SubmitOk("fromDefaults.Main.Task + \"|\" + fromDefaults.Main.Alignment");
+            var text = (string)check.Events.OfType<ReturnValueProduced>().Single().Value;
+            Assert.Contains("56 train", text);
+            Assert.Contains("frequency label mapping", text);
+        }
+        finally
+        {
+            Reprogram.Experiments.ReprogramOptions.SessionDefaults = new();
+        }
+    }
+}

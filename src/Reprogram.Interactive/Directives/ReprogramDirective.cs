@@ -38,7 +38,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
 
     public ReprogramOptions ToOptions()
     {
-        var d = new ReprogramOptions();
+        var d = ReprogramOptions.SessionDefaults;
         var options = d with
         {
             Model = Model ?? d.Model,
@@ -46,18 +46,18 @@ public sealed class RunReprogramming : KernelDirectiveCommand
             TrainCount = Int(Train, "--train") ?? d.TrainCount,
             TestCount = Int(Test, "--test") ?? d.TestCount,
             Manipulation = Manipulation?.ToLowerInvariant() ?? d.Manipulation,
-            PadWidth = Int(PadWidth, "--pad-width"),
+            PadWidth = Int(PadWidth, "--pad-width") ?? d.PadWidth,
             PatchSize = Int(PatchSize, "--patch-size") ?? d.PatchSize,
-            Alignment = Alignment?.ToLowerInvariant(),
-            ImageSize = Int(ImageSize, "--image-size"),
+            Alignment = Alignment?.ToLowerInvariant() ?? d.Alignment,
+            ImageSize = Int(ImageSize, "--image-size") ?? d.ImageSize,
             Epochs = Int(Epochs, "--epochs") ?? d.Epochs,
             BatchSize = Int(Batch, "--batch") ?? d.BatchSize,
             LearningRate = Double(Lr, "--lr") ?? d.LearningRate,
             Schedule = Schedule ?? d.Schedule,
             Seed = Int(Seed, "--seed") ?? d.Seed,
-            Device = Device,
-            Baselines = Baseline,
-            FeatureChannelsAsLabels = FeatureChannelsAsLabels,
+            Device = Device ?? d.Device,
+            Baselines = Baseline || d.Baselines,
+            FeatureChannelsAsLabels = FeatureChannelsAsLabels || d.FeatureChannelsAsLabels,
         };
         options.Validate();
         if (VariableName is not { } n || !System.Text.RegularExpressions.Regex.IsMatch(n, "^[A-Za-z_][A-Za-z0-9_]*$"))
@@ -104,7 +104,7 @@ internal static class ReprogramDirective
                 .AddCompletions(() => ReprogramOptions.Models),
             new KernelDirectiveParameter("--dataset", "fashion-mnist, digits, or a folder with one sub-folder per class. Default fashion-mnist.")
                 .AddCompletions(() => DataSets.Names),
-            new KernelDirectiveParameter("--train", "Training examples (a class-balanced subset chosen by the seed). Default 1000.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--train", "Training examples (a class-balanced subset chosen by the seed). Default 1000 (every default: ReprogramOptions.SessionDefaults).") { TypeHint = "number" },
             new KernelDirectiveParameter("--test", "Test examples. Default 500.") { TypeHint = "number" },
             new KernelDirectiveParameter("--manipulation", "pad (ILM-VP frame), watermark (full image), patch, parametric (learned 1x1 transform) or none. Default pad.")
                 .AddCompletions(() => ReprogramOptions.Manipulations),

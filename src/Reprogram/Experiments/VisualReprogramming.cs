@@ -16,6 +16,12 @@ namespace Reprogram.Experiments;
 /// <summary>Everything <c>#!reprogram</c> takes; the defaults finish in about a minute on a 2-core CPU.</summary>
 public sealed record ReprogramOptions
 {
+    /// <summary>
+    /// The session's defaults: what <c>#!reprogram</c> uses for every option a cell does not give. A notebook's
+    /// parameters cell can shrink a whole tutorial with one assignment.
+    /// </summary>
+    public static ReprogramOptions SessionDefaults { get; set; } = new();
+
     /// <summary>resnet18 (ImageNet, CNTK export), fashion-cnn (a source classifier trained here), or a torchvision ResNet-18 .safetensors/.pt file.</summary>
     public string Model { get; init; } = "resnet18";
     /// <summary>fashion-mnist, digits, or a folder with one sub-folder per class.</summary>
