@@ -8,6 +8,7 @@ using Reprogram.Manipulations;
 using Reprogram.Models.Vision;
 using Reprogram.Runtime;
 using Reprogram.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 // Throughput of Reprogram's own training steps against a PyTorch reference doing the same work, measured in one run,

@@ -86,7 +86,9 @@ def main():
     rates.sort()
     blas = "unknown"
     try:
-        blas = [line.strip() for line in torch.__config__.show().splitlines() if "BLAS_INFO" in line][0]
+        info = [part.strip() for part in torch.__config__.show().split(",") if "BLAS_INFO" in part][0]
+        # Debian's "generic" BLAS is whatever libblas.so.3 the alternatives system points at (OpenBLAS when installed).
+        blas = info + " -> " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
     except Exception:
         pass
     print(json.dumps({
