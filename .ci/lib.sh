@@ -25,6 +25,12 @@ apt_ensure() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The real data sets the tutorials and tests read: Fashion-MNIST (Debian dataset-fashion-mnist) and scikit-learn's
+# 8x8 digits (shipped inside Debian's python3-sklearn).
+data_ensure() {
+  apt_ensure dataset-fashion-mnist python3-sklearn
+}
+
 # dotnet-interactive (the real Jupyter kernel) at the version the library packages come from.
 dotnet_interactive_ensure() {
   if ! dotnet tool list -g | grep -q "microsoft.dotnet-interactive *1.0.712001"; then
