@@ -20,8 +20,8 @@ public class VisualReprogrammingTests
         var main = result.Main;
         Assert.True(main.FrozenUnchanged);
         Assert.Equal(main.ChecksumBefore, main.ChecksumAfter);
-        Assert.Equal(OutputAlignment.Linear, main.Coordinates.Alignment);
-        Assert.Equal(Location.Input, main.Coordinates.Location);
+        Assert.Equal(OutputAlignment.Linear, main.AlignmentKind);
+        Assert.Equal(Location.Input, main.Coordinates!.Location);
         Assert.InRange(main.Metric("test accuracy")!.Value, 0, 1);
         Assert.True(main.FrozenParameters > 11_000_000, $"ResNet-18 has ~11.7M parameters, got {main.FrozenParameters}");
         Assert.Equal(4, main.Curve.Count); // 64 examples / 16 per batch, 1 epoch
@@ -39,7 +39,7 @@ public class VisualReprogrammingTests
     {
         var result = VisualReprogramming.Run(Tiny with { Model = SourceClassifiers.FashionCnnName, Dataset = "digits", Alignment = alignment });
         Assert.True(result.Main.FrozenUnchanged);
-        Assert.Equal(OutputAlignment.Statistical, result.Main.Coordinates.Alignment);
+        Assert.Equal(OutputAlignment.Statistical, result.Main.Coordinates!.Alignment);
         Assert.NotNull(result.Mapping);
         Assert.Equal(10, result.Mapping!.GetLength(0));
         Assert.Equal(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], result.TargetLabels);
@@ -54,6 +54,8 @@ public class VisualReprogrammingTests
         Assert.Equal(["baseline: no input manipulation", "baseline: untrained prompt"], result.Baselines.Select(b => b.Name));
         Assert.Equal(0, result.Baselines[1].TrainableParameters);
         Assert.Equal("none", result.Baselines[0].Manipulation);
+        Assert.Null(result.Baselines[0].Coordinates); // a run without an input manipulation has only an alignment
+        Assert.Equal(OutputAlignment.Statistical, result.Baselines[0].AlignmentKind);
         Assert.All(result.All, r => Assert.True(r.FrozenUnchanged));
     }
 

@@ -11,8 +11,13 @@ namespace Reprogram.Experiments;
 public sealed record ExperimentResult
 {
     public required string Name { get; init; }
-    public required Coordinates Coordinates { get; init; }
-    public Paradigm Paradigm => Coordinates.TypicalParadigm;
+    /// <summary>The input manipulation's coordinates with the alignment; null for a run with no input manipulation
+    /// (a linear probe or a bare label mapping), which has only an output alignment.</summary>
+    public required Coordinates? Coordinates { get; init; }
+    /// <summary>The output alignment (omega), present in every run.</summary>
+    public required OutputAlignment AlignmentKind { get; init; }
+    /// <summary>The paradigm of the manipulation; null without an input manipulation.</summary>
+    public Paradigm? Paradigm => Coordinates?.TypicalParadigm;
     public required string Model { get; init; }
     public required string Task { get; init; }
     public required string Manipulation { get; init; }

@@ -220,13 +220,12 @@ public static class VisualReprogramming
         var trainAccuracy = task.Accuracy(train.Images, train.Labels);
         var testAccuracy = task.Accuracy(test.Images, test.Labels);
         var after = frozen.VerifyUnchanged();
-        var coordinates = input is null
-            ? new Coordinates(Format.Fixed, Location.Input, Operator.Concatenative, alignment.Kind) // the identity input: nothing learned at the input
-            : new Coordinates(input.Format, input.Location, input.Operator, alignment.Kind);
+        Coordinates? coordinates = input is null ? null : new Coordinates(input.Format, input.Location, input.Operator, alignment.Kind);
         return new ExperimentResult
         {
             Name = runName,
             Coordinates = coordinates,
+            AlignmentKind = alignment.Kind,
             Model = frozen.Identity,
             Task = $"{train.Name} ({train.Count} train / {test.Count} test, {target.Count} classes)",
             Manipulation = input?.Name ?? "none",

@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using Reprogram.Alignments;
+using Reprogram.Data;
+using Reprogram.Frozen;
+using Reprogram.Manipulations;
+using Reprogram.Models.Text;
+using Reprogram.Runtime;
+using Reprogram.Taxonomy;
+using Reprogram.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Reprogram.Experiments;
+
+/// <summary>Everything <c>#!soft-prompt</c> takes.</summary>
+public sealed record PromptTuningOptions
+{
+    /// <summary>The session's defaults for options a cell does not give.</summary>
+    public static PromptTuningOptions SessionDefaults { get; set; } = new();
+
+    /// <summary>soft (prompt tuning, Lester et al.), prefix (prefix-tuning, Li and Liang) or deep (P-tuning v2).</summary>
+    public string Method { get; init; } = "soft";
+    /// <summary>minilm (all-MiniLM-L6-v2, a real pretrained encoder).</summary>
+    public string Model { get; init; } = "minilm";
+    /// <summary>fortunes (Debian quote categories), sentiment (generated), or a .csv/.jsonl file with text and label columns.</summary>
+    public string Task { get; init; } = "fortunes";
+    public int TrainCount { get; init; } = 400;
+    public int TestCount { get; init; } = 200;
+    /// <summary>Number of virtual tokens (per layer for prefix and deep prompts).</summary>
+    public int Tokens { get; init; } = 8;
+    /// <summary>random, vocab or text (soft prompts only).</summary>
+    public string Init { get; init; } = "random";
+    public string? InitText { get; init; }
+    /// <summary>Prefix-tuning's reparameterisation MLP (hidden size), as in Li and Liang; null for none.</summary>
+    public int? Reparameterisation { get; init; }
+    public int Epochs { get; init; } = 4;
+    public int BatchSize { get; init; } = 16;
+    public double LearningRate { get; init; } = 0.01;
+    public int MaxLength { get; init; } = 64;
+    public int Seed { get; init; }
+    public string? Device { get; init; }
+
+    public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "deep"];
+    public static IReadOnlyList<string> Models { get; } = ["minilm"];
+    public static IReadOnlyList<string> Inits { get; } = ["random", "vocab", "text"];
+
+    public void Validate()
+    {
+        if (!Methods.Contains(Method)) throw new ArgumentException($"'{Method}' is not a prompt-tuning method. Allowed: {string.Join(", ", Methods)}.");
+        if (!Models.Contains(Model)) throw new ArgumentException($"'{Model}' is not a model for #!soft-prompt. Allowed: {string.Join(", ", Models)}.");
+        if (!Inits.Contains(Init)) throw new ArgumentException($"'{Init}' is not an initialisation. Allowed: {string.Join(", ", Inits)}.");
+        if (Init == "text" && string.IsNullOrWhiteSpace(InitText)) throw new ArgumentException("--init text needs --init-text \"some words\".");
+        if (Init != "random" && Method != "soft") throw new ArgumentException($"--init {Init} applies to soft prompts only; {Method} prompts start random.");
+        if (Tokens is < 1 or > 100) throw new ArgumentException($"The number of virtual tokens must be 1 to 100, not {Tokens}.");
+        if (TrainCount < 2 || TestCount < 1) throw new ArgumentException($"Train and test counts are too small ({TrainCount}, {TestCount}).");
+        if (MaxLength is < 8 or > 512) throw new ArgumentException($"--max-length {MaxLength} is out of range (8 to 512).");
+        if (Reparameterisation is <= 0) throw new ArgumentException($"The reparameterisation size must be positive, not {Reparameterisation}.");
+        DeviceSpec.Parse(Device ?? "auto");
+        new TrainingOptions { Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate }.Validate();
+    }
+}
+
+/// <summary>The nearest vocabulary tokens of one learned soft token, by cosine similarity.</summary>
+public sealed record NearestTokens(int Position, IReadOnlyList<(string Token, double Cosine)> Tokens);
+
+public sealed record PromptTuningResult
+{
+    public required ExperimentResult Main { get; init; }
+    public IReadOnlyList<NearestTokens> Nearest { get; init; } = [];
+    public required PromptTuningOptions Options { get; init; }
+    internal LearnableManipulation? Prompt { get; init; }
+    internal IOutputAlignment? Alignment { get; init; }
+
+    /// <summary>Saves the learned prompt and its head (safetensors with coordinates and the model's checksum).</summary>
+    public void Save(string path) => LearnedManipulationFile.Save(path, Prompt!, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings);
+}
+
+/// <summary>
+/// Prompt tuning of a frozen encoder (<c>#!soft-prompt</c>): soft tokens at the embeddings, deep prompts at every layer,
+/// or prefixes of keys and values, trained with a linear head on the mean-pooled output; the encoder never changes.
+/// </summary>
+public static class PromptTuning
+{
+    private static (BertEncoder Model, MiniLmTokenizer Tokenizer)? miniLm;
+    private static readonly object Gate = new();
+
+    public static PromptTuningResult Run(PromptTuningOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var clock = Stopwatch.StartNew();
+        var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
+        var (model, tokenizer) = LoadMiniLm();
+        using var frozen = new FrozenModel<BertEncoder>(model, MiniLmLoader.Identity, device, ownsModel: false);
+        var data = TextDataSets.Load(options.Task, options.Seed);
+        var (train, test) = data.Split(options.TrainCount, options.TestCount, options.Seed);
+        if (train.Count < train.ClassNames.Count) throw new ArgumentException($"The task has too few examples for {options.TrainCount} training examples.");
+
+        manual_seed(options.Seed);
+        LearnableManipulation prompt = options.Method switch
+        {
+            "soft" => SoftPrompt.Create(model, options.Tokens, options.Init switch { "vocab" => SoftPromptInit.Vocabulary, "text" => SoftPromptInit.Text, _ => SoftPromptInit.Random },
+                options.Seed, options.Init == "text" ? tokenizer.EncodeOne(options.InitText!, options.MaxLength)[1..^1].Select(i => (long)i).ToArray() : null),
+            "deep" => new DeepPrompt(model, options.Tokens, options.Seed),
+            _ => new PrefixTuning(model, options.Tokens, options.Seed, options.Reparameterisation),
+        };
+        var head = new LinearHead(model.HiddenSize, data.ClassNames, options.Seed);
+        var (trainIds, trainMask) = tokenizer.Encode(train.Texts, options.MaxLength);
+        var (testIds, testMask) = tokenizer.Encode(test.Texts, options.MaxLength);
+        var task = new EncoderClassificationTask(frozen, prompt, head, trainIds, trainMask, tensor(train.Labels.Select(l => (long)l).ToArray()));
+        var report = Trainer.Train(task, new TrainingOptions { Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Seed = options.Seed },
+            progress, cancellationToken);
+        var trainAccuracy = task.Accuracy(trainIds, trainMask, tensor(train.Labels.Select(l => (long)l).ToArray()));
+        var testAccuracy = task.Accuracy(testIds, testMask, tensor(test.Labels.Select(l => (long)l).ToArray()));
+        var after = frozen.VerifyUnchanged();
+        var result = new ExperimentResult
+        {
+            Name = $"{prompt.Name} ({options.Tokens} tokens) + linear head",
+            Coordinates = new Coordinates(prompt.Format, prompt.Location, prompt.Operator, head.Kind),
+            AlignmentKind = head.Kind,
+            Model = frozen.Identity,
+            Task = $"{data.Name} ({train.Count} train / {test.Count} test, {data.ClassNames.Count} classes: {string.Join(", ", data.ClassNames)})",
+            Manipulation = prompt.Name,
+            Alignment = head.Name,
+            Metrics = new Dictionary<string, double> { ["train accuracy"] = trainAccuracy, ["test accuracy"] = testAccuracy },
+            TrainableParameters = task.TrainableParameters.Sum(p => p.numel()),
+            FrozenParameters = frozen.ParameterCount,
+            WallTime = clock.Elapsed,
+            ExamplesProcessed = report.ExamplesSeen,
+            TokensProcessed = report.TokensSeen,
+            Device = frozen.Device.ToString(),
+            Seed = options.Seed,
+            ChecksumBefore = frozen.ChecksumAtFreeze,
+            ChecksumAfter = after,
+            Curve = report.Curve,
+            Stop = report.Stop,
+            StopMessage = report.Message,
+            Settings = new Dictionary<string, string>
+            {
+                ["method"] = options.Method, ["tokens"] = options.Tokens.ToString(), ["init"] = options.Init, ["epochs"] = options.Epochs.ToString(),
+                ["learning rate"] = options.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["seed"] = options.Seed.ToString(),
+            },
+        };
+        return new PromptTuningResult
+        {
+            Main = result,
+            Nearest = prompt is SoftPrompt soft ? NearestTokensOf(soft.Vectors, model.TokenEmbeddings, tokenizer.TokenText) : [],
+            Options = options,
+            Prompt = prompt,
+            Alignment = head,
+        };
+    }
+
+    /// <summary>For each soft token, the <paramref name="k"/> vocabulary tokens whose embeddings are closest by cosine.</summary>
+    public static IReadOnlyList<NearestTokens> NearestTokensOf(Tensor vectors, Tensor embeddings, Func<long, string> tokenText, int k = 3)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var v = nn.functional.normalize(vectors.detach().cpu(), dim: 1);
+        var e = nn.functional.normalize(embeddings.detach().cpu(), dim: 1);
+        var (values, indices) = v.matmul(e.T).topk(k, dim: 1);
+        var result = new List<NearestTokens>();
+        for (var i = 0; i < (int)v.shape[0]; i++)
+        {
+            result.Add(new NearestTokens(i, Enumerable.Range(0, k)
+                .Select(j => (tokenText(indices[i, j].item<long>()), (double)values[i, j].item<float>())).ToArray()));
+        }
+        return result;
+    }
+
+    private static (BertEncoder, MiniLmTokenizer) LoadMiniLm()
+    {
+        lock (Gate)
+        {
+            miniLm ??= MiniLmLoader.Load();
+            return miniLm.Value;
+        }
+    }
+
+    /// <summary>Classification with a frozen encoder: the prompt, the encoder, mean pooling over real positions, a linear head.</summary>
+    private sealed class EncoderClassificationTask : ITrainingTask
+    {
+        private readonly FrozenModel<BertEncoder> frozen;
+        private readonly LearnableManipulation prompt;
+        private readonly LinearHead head;
+        private readonly Tensor ids, mask, labels;
+
+        public EncoderClassificationTask(FrozenModel<BertEncoder> frozen, LearnableManipulation prompt, LinearHead head, Tensor ids, Tensor mask, Tensor labels)
+        {
+            (this.frozen, this.prompt, this.head, this.ids, this.mask, this.labels) = (frozen, prompt, head, ids, mask, labels);
+            prompt.to(frozen.Device);
+            head.to(frozen.Device);
+            TrainableParameters = prompt.parameters().Concat(head.parameters()).Where(p => p.requires_grad).ToArray();
+        }
+
+        public IReadOnlyList<Parameter> TrainableParameters { get; }
+        public int ExampleCount => (int)ids.shape[0];
+        public void BeforeEpoch(int epoch) { }
+
+        public BatchOutput Step(long[] indices)
+        {
+            using var index = tensor(indices);
+            var y = labels.index_select(0, index).to(frozen.Device);
+            var batchMask = mask.index_select(0, index);
+            var scores = Scores(ids.index_select(0, index), batchMask);
+            var loss = nn.functional.cross_entropy(scores, y);
+            return new BatchOutput(loss, scores.argmax(-1).eq(y).sum().item<long>(), indices.Length, batchMask.sum().item<long>());
+        }
+
+        public Tensor Scores(Tensor batchIds, Tensor batchMask)
+        {
+            var x = batchIds.to(frozen.Device);
+            var m = batchMask.to(frozen.Device);
+            var embeddings = frozen.Model.Embed(x);
+            Tensor hidden;
+            switch (prompt)
+            {
+                case SoftPrompt soft:
+                    m = cat([ones(x.shape[0], soft.Tokens, dtype: m.dtype, device: m.device), m], 1);
+                    hidden = frozen.Model.ForwardEmbeddings(soft.Prepend(embeddings), null, m);
+                    break;
+                case DeepPrompt deep:
+                    hidden = frozen.Model.ForwardEmbeddings(embeddings, deep, m);
+                    m = cat([ones(x.shape[0], deep.Tokens, dtype: m.dtype, device: m.device), m], 1);
+                    break;
+                default:
+                    hidden = frozen.Model.ForwardEmbeddings(embeddings, (IHiddenManipulation)prompt, m);
+                    break;
+            }
+            return head.forward(BertEncoder.MeanPooled(hidden, m));
+        }
+
+        public double Accuracy(Tensor allIds, Tensor allMask, Tensor allLabels)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            long correct = 0;
+            for (long i = 0; i < allIds.shape[0]; i += 64)
+            {
+                var n = Math.Min(64, allIds.shape[0] - i);
+                correct += Scores(allIds.narrow(0, i, n), allMask.narrow(0, i, n)).argmax(-1).cpu().eq(allLabels.narrow(0, i, n)).sum().item<long>();
+            }
+            return (double)correct / allIds.shape[0];
+        }
+    }
+}
