@@ -25,10 +25,10 @@ apt_ensure() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The real data sets the tutorials and tests read: Fashion-MNIST (Debian dataset-fashion-mnist) and scikit-learn's
-# 8x8 digits (shipped inside Debian's python3-sklearn).
+# The real data sets the tutorials and tests read: Fashion-MNIST (Debian dataset-fashion-mnist), scikit-learn's
+# 8x8 digits (shipped inside Debian's python3-sklearn) and the quotes of Debian's fortunes.
 data_ensure() {
-  apt_ensure dataset-fashion-mnist python3-sklearn
+  apt_ensure dataset-fashion-mnist python3-sklearn fortunes
 }
 
 # dotnet-interactive (the real Jupyter kernel) at the version the library packages come from.

@@ -29,6 +29,7 @@ public sealed class ReprogramKernelExtension : IKernelExtension
         root.AddDirective<DeclareManipulation>(ManipulationDirective.Create(), ManipulationDirective.Handle);
         root.AddDirective<ShowDevice>(DeviceDirective.Create(), DeviceDirective.Handle);
         root.AddDirective<RunReprogramming>(ReprogramDirective.Create(), ReprogramDirective.Handle);
+        root.AddDirective<RunPromptTuning>(SoftPromptDirective.Create(), SoftPromptDirective.Handle);
 
         KernelInvocationContext.Current?.DisplayAs(LoadedMessage, "text/html");
         // Say now, not as a stack trace at the first experiment, if libtorch cannot load here.
@@ -42,6 +43,6 @@ public sealed class ReprogramKernelExtension : IKernelExtension
     internal const string LoadedMessage =
         "<div class=\"rp-caption\"><b>Reprogram.Interactive</b> is loaded. Magic commands: " +
         "<code>#!taxonomy</code> (browse published methods by format, location, operator and output alignment), " +
-        "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA), <code>#!reprogram</code> (model reprogramming of a frozen vision model). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
+        "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA), <code>#!reprogram</code> (model reprogramming of a frozen vision model), <code>#!soft-prompt</code> (prompt tuning of a frozen encoder). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
         "<code>TaxonomyCharts</code>. Try <code>#!taxonomy --group-by paradigm</code>.</div>";
 }

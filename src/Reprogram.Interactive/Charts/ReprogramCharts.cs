@@ -84,6 +84,20 @@ public static class ReprogramCharts
         return GenericChart.setLayout(layout, GenericChart.ofTraceObject(true, heat));
     }
 
+    /// <summary>A metric against a swept setting (e.g. test accuracy against the number of virtual tokens).</summary>
+    public static GenericChart Sweep(string title, string xTitle, IEnumerable<(double X, ExperimentResult Result)> points, string metric = "test accuracy")
+    {
+        var rows = points.OrderBy(p => p.X).ToArray();
+        var trace = Line(metric, rows.Select(p => p.X), rows.Select(p => (p.Result.Metric(metric) ?? double.NaN) * 100), Colours[1], "x", "y", true);
+        trace.SetProperty("mode", "lines+markers");
+        var layout = new Layout();
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = title });
+        layout.SetProperty("xaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = xTitle }, ["type"] = "log" });
+        layout.SetProperty("yaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = metric + " (%)" } });
+        layout.SetProperty("height", 340);
+        return GenericChart.setLayout(layout, GenericChart.ofTraceObject(true, trace));
+    }
+
     private static Trace Line(string name, IEnumerable<double> x, IEnumerable<double> y, string colour, string xaxis, string yaxis, bool legend)
     {
         var t = new Trace("scatter");

@@ -26,6 +26,22 @@ public static class ReprogramFormatters
         Formatter.Register<Plotly.NET.GenericChart>((c, w) => w.Write(ChartHtml.Render(c)), html);
         Formatter.Register<XPlot.Plotly.PlotlyChart>((c, w) => w.Write(ChartHtml.Render(c)), html);
         Formatter.Register<Reprogram.Experiments.ReprogramResult>((r, w) => w.Write(ReprogramHtml(r)), html);
+        Formatter.Register<Reprogram.Experiments.PromptTuningResult>((r, w) => w.Write(PromptTuningHtml(r)), html);
+    }
+
+    /// <summary>A prompt-tuning run: the results table, the curves, and the nearest vocabulary tokens of each soft token.</summary>
+    public static string PromptTuningHtml(Reprogram.Experiments.PromptTuningResult result)
+    {
+        var sb = new System.Text.StringBuilder(ResultHtml.Table([result.Main]));
+        sb.Append(ChartHtml.Render(ReprogramCharts.Curves([result.Main])));
+        if (result.Nearest.Count > 0)
+        {
+            sb.Append("<div class=\"rp-caption\"><b>Nearest vocabulary tokens</b> of each learned soft token (cosine similarity of embeddings):</div>");
+            sb.Append(Formatting.Html.Table(["soft token", "nearest", "second", "third"],
+                result.Nearest.Select(n => new[] { n.Position.ToString() }.Concat(n.Tokens.Select(t =>
+                    $"<code>{System.Net.WebUtility.HtmlEncode(t.Token)}</code> {t.Cosine:0.00}")))));
+        }
+        return sb.ToString();
     }
 
     /// <summary>A reprogramming run: the caveat if any, the results table with baselines, then curves, prompt and mapping.</summary>

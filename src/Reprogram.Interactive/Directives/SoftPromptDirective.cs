@@ -1,0 +1,168 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Html;
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Commands;
+using Microsoft.DotNet.Interactive.Directives;
+using Microsoft.DotNet.Interactive.Formatting;
+using Reprogram.Data;
+using Reprogram.Experiments;
+using Reprogram.Frozen;
+using Reprogram.Interactive.Formatting;
+using Reprogram.Runtime;
+using Reprogram.Training;
+
+namespace Reprogram.Interactive.Directives;
+
+/// <summary>The bound options of <c>#!soft-prompt</c>.</summary>
+public sealed class RunPromptTuning : KernelDirectiveCommand
+{
+    public string? Method { get; set; }
+    public string? Model { get; set; }
+    public string? Task { get; set; }
+    public string? Train { get; set; }
+    public string? Test { get; set; }
+    public string? Tokens { get; set; }
+    public string? Init { get; set; }
+    public string? InitText { get; set; }
+    public string? Reparameterise { get; set; }
+    public string? Epochs { get; set; }
+    public string? Batch { get; set; }
+    public string? Lr { get; set; }
+    public string? MaxLength { get; set; }
+    public string? Seed { get; set; }
+    public string? Device { get; set; }
+    public string? Save { get; set; }
+    public string? Name { get; set; }
+
+    public string VariableName => string.IsNullOrWhiteSpace(Name) ? "promptTuning" : Name.Trim();
+
+    public PromptTuningOptions ToOptions()
+    {
+        var d = PromptTuningOptions.SessionDefaults;
+        var options = d with
+        {
+            Method = Method?.ToLowerInvariant() ?? d.Method,
+            Model = Model?.ToLowerInvariant() ?? d.Model,
+            Task = Task ?? d.Task,
+            TrainCount = Int(Train, "--train") ?? d.TrainCount,
+            TestCount = Int(Test, "--test") ?? d.TestCount,
+            Tokens = Int(Tokens, "--tokens") ?? d.Tokens,
+            Init = Init?.ToLowerInvariant() ?? d.Init,
+            InitText = InitText ?? d.InitText,
+            Reparameterisation = Int(Reparameterise, "--reparameterise") ?? d.Reparameterisation,
+            Epochs = Int(Epochs, "--epochs") ?? d.Epochs,
+            BatchSize = Int(Batch, "--batch") ?? d.BatchSize,
+            LearningRate = Lr is null ? d.LearningRate
+                : double.TryParse(Lr, NumberStyles.Float, CultureInfo.InvariantCulture, out var lr) ? lr : throw new ArgumentException($"--lr: '{Lr}' is not a number."),
+            MaxLength = Int(MaxLength, "--max-length") ?? d.MaxLength,
+            Seed = Int(Seed, "--seed") ?? d.Seed,
+            Device = Device ?? d.Device,
+        };
+        options.Validate();
+        if (!System.Text.RegularExpressions.Regex.IsMatch(VariableName, "^[A-Za-z_][A-Za-z0-9_]*$"))
+        {
+            throw new ArgumentException($"--name '{Name}' cannot be a C# variable name.");
+        }
+        return options;
+    }
+
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
+    {
+        try { ToOptions(); }
+        catch (ArgumentException e) { return [e.Message]; }
+        return [];
+    }
+
+    private static int? Int(string? text, string option) =>
+        text is null ? null
+        : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
+        : throw new ArgumentException($"{option}: '{text}' is not a whole number.");
+}
+
+/// <summary>
+/// <c>#!soft-prompt</c>: prompt tuning of a frozen pretrained encoder (all-MiniLM-L6-v2) for text classification:
+/// soft tokens (Lester et al.), prefix-tuning (Li and Liang) or deep prompts (P-tuning v2), with a linear head.
+/// </summary>
+internal static class SoftPromptDirective
+{
+    public static KernelActionDirective Create() => new("#!soft-prompt")
+    {
+        Description = "Prompt tuning of a frozen pretrained encoder (all-MiniLM-L6-v2): learned soft tokens at the embeddings, prefixes of keys and values, " +
+                      "or deep prompts at every layer, with a linear head; the encoder's weights never change. " +
+                      "Example: #!soft-prompt --method soft --task fortunes --tokens 8",
+        Parameters =
+        {
+            new KernelDirectiveParameter("--method", "soft (prompt tuning, embedding location), prefix (prefix-tuning, hidden), deep (P-tuning v2, hidden). Default soft.")
+                .AddCompletions(() => PromptTuningOptions.Methods),
+            new KernelDirectiveParameter("--model", "minilm (all-MiniLM-L6-v2, a real pretrained BERT encoder). Default minilm.").AddCompletions(() => PromptTuningOptions.Models),
+            new KernelDirectiveParameter("--task", "fortunes (Debian quote categories: computers, food, love, science), sentiment (generated), or a .csv/.jsonl file with text and label columns. Default fortunes.")
+                .AddCompletions(() => TextDataSets.Names),
+            new KernelDirectiveParameter("--train", "Training examples (class-balanced, from the seed). Default 400.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--test", "Test examples. Default 200.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--tokens", "Virtual tokens (per layer for prefix and deep). Default 8.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--init", "How soft tokens start: random, vocab (sampled vocabulary embeddings) or text (--init-text). Default random.")
+                .AddCompletions(() => PromptTuningOptions.Inits),
+            new KernelDirectiveParameter("--init-text", "The text whose token embeddings start the soft tokens, with --init text."),
+            new KernelDirectiveParameter("--reparameterise", "Prefix-tuning's reparameterisation MLP hidden size (Li and Liang); default none.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--epochs", "Epochs. Default 4.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--batch", "Batch size. Default 16.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--lr", "Learning rate (Adam). Default 0.01.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--max-length", "Longest text in tokens. Default 64.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--seed", "Seed for subsets, order and initialisation. Default 0.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
+            new KernelDirectiveParameter("--save", "Save the learned prompt and head to this .safetensors file."),
+            new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default promptTuning."),
+        },
+    };
+
+    public static async Task Handle(RunPromptTuning command, KernelInvocationContext context)
+    {
+        PromptTuningOptions options;
+        try
+        {
+            options = command.ToOptions();
+        }
+        catch (ArgumentException e)
+        {
+            context.Fail(command, message: e.Message);
+            return;
+        }
+        DisplayedValue? live = null;
+        var history = new List<CurvePoint>();
+        var run = $"{options.Method} prompt, {options.Tokens} tokens";
+        var progress = new Progress(p =>
+        {
+            history.Add(new CurvePoint(p.Step, p.Epoch, p.Loss, p.Accuracy ?? 0));
+            var html = new HtmlString(ResultHtml.Progress(run, p, history));
+            if (live is null) live = context.Display(html, "text/html");
+            else live.Update(html);
+        });
+        PromptTuningResult result;
+        try
+        {
+            var token = context.CancellationToken;
+            result = await System.Threading.Tasks.Task.Run(() => PromptTuning.Run(options, progress, token), CancellationToken.None);
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DataSetNotFoundException or InvalidDataException
+                                      or LibTorchUnavailableException or FrozenModelChangedException or InvalidOperationException)
+        {
+            context.Fail(command, message: e.Message);
+            return;
+        }
+        context.Display(result, "text/html");
+        if (command.Save is { } path)
+        {
+            result.Save(path);
+            context.DisplayAs($"Saved the learned prompt and head to {Path.GetFullPath(path)}.", "text/plain");
+        }
+        if (context.HandlingKernel.RootKernel.FindKernelByName(ManipulationDirective.CSharpKernelName) is { } csharp)
+        {
+            await csharp.SendAsync(new SendValue(command.VariableName, result, FormattedValue.CreateSingleFromObject(result.Main.Name, "text/plain")));
+        }
+    }
+
+    private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}
