@@ -24,6 +24,9 @@ public sealed class FrozenModel<TModel> : IDisposable where TModel : nn.Module
 
     private readonly bool ownsModel;
 
+    /// <param name="model">The pretrained model; it is put in eval mode with gradients off.</param>
+    /// <param name="identity">A name that identifies the weights.</param>
+    /// <param name="device">The one device the model lives on.</param>
     /// <param name="ownsModel">Whether disposing this wrapper disposes the model (false for a model cached and shared across runs).</param>
     public FrozenModel(TModel model, string identity, Device device, bool ownsModel = true)
     {
