@@ -1,5 +1,12 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Html;
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Commands;
 using Microsoft.DotNet.Interactive.Directives;
+using Microsoft.DotNet.Interactive.Formatting;
+using Reprogram.Interactive.Formatting;
 using Reprogram.Taxonomy;
+using Reprogram.Training;
 
 namespace Reprogram.Interactive.Directives;
 
@@ -21,4 +28,61 @@ internal static class DirectiveValues
     public static string OptionName(Dimension dimension) => dimension.ToString().ToLowerInvariant();
 
     public static string Allowed(Dimension dimension) => string.Join(", ", TaxonomyNames.CompletionValues(dimension));
+
+    /// <summary>A whole-number option, or an error that names the option and the value.</summary>
+    public static int? Int(string? text, string option) =>
+        text is null ? null
+        : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
+        : throw new ArgumentException($"{option}: '{text}' is not a whole number.");
+
+    /// <summary>A number option, or an error that names the option and the value.</summary>
+    public static double? Number(string? text, string option) =>
+        text is null ? null
+        : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+        : throw new ArgumentException($"{option}: '{text}' is not a number.");
+
+    /// <summary>The --name of a result variable, checked to be a C# identifier.</summary>
+    public static string VariableName(string? name, string fallback)
+    {
+        var value = string.IsNullOrWhiteSpace(name) ? fallback : name.Trim();
+        if (!System.Text.RegularExpressions.Regex.IsMatch(value, "^[A-Za-z_][A-Za-z0-9_]*$"))
+        {
+            throw new ArgumentException($"--name '{name}' cannot be a C# variable name.");
+        }
+        return value;
+    }
+
+    /// <summary>Shares an experiment's result with the C# kernel as a variable.</summary>
+    public static async Task ShareAsync(KernelInvocationContext context, string name, object value, string summary)
+    {
+        if (context.HandlingKernel.RootKernel.FindKernelByName(ManipulationDirective.CSharpKernelName) is { } csharp)
+        {
+            await csharp.SendAsync(new SendValue(name, value, FormattedValue.CreateSingleFromObject(summary, "text/plain")));
+        }
+    }
+}
+
+/// <summary>
+/// The live view of a training run in a cell: one display per run, updated in place with the progress bar and the
+/// loss and accuracy so far.
+/// </summary>
+internal sealed class LiveProgress(KernelInvocationContext context)
+{
+    private readonly List<CurvePoint> history = [];
+    private DisplayedValue? display;
+    private string? run;
+
+    public void Report(string name, TrainingProgress p)
+    {
+        if (name != run)
+        {
+            run = name;
+            history.Clear();
+            display = null;
+        }
+        history.Add(new CurvePoint(p.Step, p.Epoch, p.Loss, p.Accuracy ?? 0));
+        var html = new HtmlString(ResultHtml.Progress(name, p, history));
+        if (display is null) display = context.Display(html, "text/html");
+        else display.Update(html);
+    }
 }

@@ -1,3 +1,4 @@
+using static Reprogram.Interactive.Directives.DirectiveValues;
 using System.Globalization;
 using Microsoft.AspNetCore.Html;
 using Microsoft.DotNet.Interactive;
@@ -52,7 +53,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
             ImageSize = Int(ImageSize, "--image-size") ?? d.ImageSize,
             Epochs = Int(Epochs, "--epochs") ?? d.Epochs,
             BatchSize = Int(Batch, "--batch") ?? d.BatchSize,
-            LearningRate = Double(Lr, "--lr") ?? d.LearningRate,
+            LearningRate = Number(Lr, "--lr") ?? d.LearningRate,
             Schedule = Schedule ?? d.Schedule,
             Seed = Int(Seed, "--seed") ?? d.Seed,
             Device = Device ?? d.Device,
@@ -60,14 +61,11 @@ public sealed class RunReprogramming : KernelDirectiveCommand
             FeatureChannelsAsLabels = FeatureChannelsAsLabels || d.FeatureChannelsAsLabels,
         };
         options.Validate();
-        if (VariableName is not { } n || !System.Text.RegularExpressions.Regex.IsMatch(n, "^[A-Za-z_][A-Za-z0-9_]*$"))
-        {
-            throw new ArgumentException($"--name '{Name}' cannot be a C# variable name.");
-        }
+        _ = VariableName;
         return options;
     }
 
-    public string VariableName => string.IsNullOrWhiteSpace(Name) ? "reprogramming" : Name.Trim();
+    public string VariableName => DirectiveValues.VariableName(Name, "reprogramming");
 
     public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
     {
@@ -75,16 +73,6 @@ public sealed class RunReprogramming : KernelDirectiveCommand
         catch (ArgumentException e) { return [e.Message]; }
         return [];
     }
-
-    private static int? Int(string? text, string option) =>
-        text is null ? null
-        : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
-        : throw new ArgumentException($"{option}: '{text}' is not a whole number.");
-
-    private static double? Double(string? text, string option) =>
-        text is null ? null
-        : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
-        : throw new ArgumentException($"{option}: '{text}' is not a number.");
 }
 
 /// <summary>
@@ -140,28 +128,13 @@ internal static class ReprogramDirective
             return;
         }
 
-        DisplayedValue? live = null;
-        string? run = null;
-        var history = new List<CurvePoint>();
-        void OnProgress(string name, TrainingProgress p)
-        {
-            if (name != run)
-            {
-                run = name;
-                history.Clear();
-                live = null;
-            }
-            history.Add(new CurvePoint(p.Step, p.Epoch, p.Loss, p.Accuracy ?? 0));
-            var html = new HtmlString(ResultHtml.Progress(name, p, history));
-            if (live is null) live = context.Display(html, "text/html");
-            else live.Update(html);
-        }
+        var live = new LiveProgress(context);
 
         ReprogramResult result;
         try
         {
             var token = context.CancellationToken;
-            result = await Task.Run(() => VisualReprogramming.Run(options, OnProgress, token), CancellationToken.None);
+            result = await Task.Run(() => VisualReprogramming.Run(options, live.Report, token), CancellationToken.None);
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DataSetNotFoundException or InvalidDataException
                                       or LibTorchUnavailableException or FrozenModelChangedException or InvalidOperationException
@@ -185,9 +158,6 @@ internal static class ReprogramDirective
                 return;
             }
         }
-        if (context.HandlingKernel.RootKernel.FindKernelByName(ManipulationDirective.CSharpKernelName) is { } csharp)
-        {
-            await csharp.SendAsync(new SendValue(command.VariableName, result, FormattedValue.CreateSingleFromObject(result.Main.Name, "text/plain")));
-        }
+        await DirectiveValues.ShareAsync(context, command.VariableName, result, result.Main.Name);
     }
 }

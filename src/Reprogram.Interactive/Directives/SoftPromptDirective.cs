@@ -1,3 +1,4 @@
+using static Reprogram.Interactive.Directives.DirectiveValues;
 using System.Globalization;
 using Microsoft.AspNetCore.Html;
 using Microsoft.DotNet.Interactive;
@@ -34,7 +35,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
     public string? Save { get; set; }
     public string? Name { get; set; }
 
-    public string VariableName => string.IsNullOrWhiteSpace(Name) ? "promptTuning" : Name.Trim();
+    public string VariableName => DirectiveValues.VariableName(Name, "promptTuning");
 
     public PromptTuningOptions ToOptions()
     {
@@ -52,17 +53,13 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
             Reparameterisation = Int(Reparameterise, "--reparameterise") ?? d.Reparameterisation,
             Epochs = Int(Epochs, "--epochs") ?? d.Epochs,
             BatchSize = Int(Batch, "--batch") ?? d.BatchSize,
-            LearningRate = Lr is null ? d.LearningRate
-                : double.TryParse(Lr, NumberStyles.Float, CultureInfo.InvariantCulture, out var lr) ? lr : throw new ArgumentException($"--lr: '{Lr}' is not a number."),
+            LearningRate = Number(Lr, "--lr") ?? d.LearningRate,
             MaxLength = Int(MaxLength, "--max-length") ?? d.MaxLength,
             Seed = Int(Seed, "--seed") ?? d.Seed,
             Device = Device ?? d.Device,
         };
         options.Validate();
-        if (!System.Text.RegularExpressions.Regex.IsMatch(VariableName, "^[A-Za-z_][A-Za-z0-9_]*$"))
-        {
-            throw new ArgumentException($"--name '{Name}' cannot be a C# variable name.");
-        }
+        _ = VariableName;
         return options;
     }
 
@@ -72,11 +69,6 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         catch (ArgumentException e) { return [e.Message]; }
         return [];
     }
-
-    private static int? Int(string? text, string option) =>
-        text is null ? null
-        : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
-        : throw new ArgumentException($"{option}: '{text}' is not a whole number.");
 }
 
 /// <summary>
@@ -127,16 +119,9 @@ internal static class SoftPromptDirective
             context.Fail(command, message: e.Message);
             return;
         }
-        DisplayedValue? live = null;
-        var history = new List<CurvePoint>();
+        var live = new LiveProgress(context);
         var run = $"{options.Method} prompt, {options.Tokens} tokens";
-        var progress = new Progress(p =>
-        {
-            history.Add(new CurvePoint(p.Step, p.Epoch, p.Loss, p.Accuracy ?? 0));
-            var html = new HtmlString(ResultHtml.Progress(run, p, history));
-            if (live is null) live = context.Display(html, "text/html");
-            else live.Update(html);
-        });
+        var progress = new Progress(p => live.Report(run, p));
         PromptTuningResult result;
         try
         {
@@ -155,10 +140,7 @@ internal static class SoftPromptDirective
             result.Save(path);
             context.DisplayAs($"Saved the learned prompt and head to {Path.GetFullPath(path)}.", "text/plain");
         }
-        if (context.HandlingKernel.RootKernel.FindKernelByName(ManipulationDirective.CSharpKernelName) is { } csharp)
-        {
-            await csharp.SendAsync(new SendValue(command.VariableName, result, FormattedValue.CreateSingleFromObject(result.Main.Name, "text/plain")));
-        }
+        await DirectiveValues.ShareAsync(context, command.VariableName, result, result.Main.Name);
     }
 
     private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
