@@ -114,3 +114,31 @@ public class VisualReprogrammingTests
 
 [CollectionDefinition("zoo")]
 public sealed class ZooCollection;
+
+[Collection("zoo")]
+public class ReprogrammingCombinationTests
+{
+    public static TheoryData<string, string> Combinations()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var m in ReprogramOptions.Manipulations)
+            foreach (var a in ReprogramOptions.Alignments)
+                data.Add(m, a);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Combinations))]
+    public void Every_manipulation_and_alignment_combination_runs_a_few_steps(string manipulation, string alignment)
+    {
+        var result = VisualReprogramming.Run(new ReprogramOptions
+        {
+            Model = Models.Zoo.SourceClassifiers.FashionCnnName, Dataset = "digits", Manipulation = manipulation, Alignment = alignment,
+            TrainCount = 32, TestCount = 20, Epochs = 1, BatchSize = 16, PatchSize = 8, Seed = 2,
+        });
+        Assert.True(result.Main.FrozenUnchanged);
+        Assert.Equal(manipulation == "none", result.Main.Coordinates is null);
+        Assert.InRange(result.Main.Metric("test accuracy")!.Value, 0, 1);
+        Assert.Equal(alignment == "linear" ? Taxonomy.OutputAlignment.Linear : Taxonomy.OutputAlignment.Statistical, result.Main.AlignmentKind);
+    }
+}
