@@ -1,0 +1,90 @@
+"""PyTorch reference for the soft-prompt step of #!soft-prompt on a decoder.
+
+Exactly the work of one training step of Reprogram's TokenClassificationTask with a SoftPrompt and a Verbalizer on a
+TinyGpt-shaped decoder: token + position embeddings, pre-norm blocks (causal self-attention written out as
+softmax(q k^T / sqrt(d) + mask) v, an MLP with exact GELU), final LayerNorm, untied head; all weights frozen. A soft
+prompt of 8 vectors is concatenated in front of the input embeddings of [16, 64] tokens; the next-token logits at the
+last position are reduced to two label tokens by log-softmax; cross-entropy; backward to the prompt; Adam step.
+Arguments: steps warmup vocab layers heads hidden. Prints one JSON line with tokens per second (median, best).
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.fc_out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def attention(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        allowed = torch.ones(t, t, dtype=torch.bool).tril()
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.heads)
+        y = F.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ v
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+    def forward(self, h):
+        h = h + self.attention(self.ln1(h))
+        return h + self.fc_out(F.gelu(self.fc(self.ln2(h))))
+
+
+class Gpt(nn.Module):
+    def __init__(self, vocab, positions, layers, heads, d):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(positions, d)
+        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.ln_f, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+
+    def forward_embeddings(self, e):
+        h = e + self.wpe(torch.arange(e.shape[1]))
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.ln_f(h))
+
+
+def main():
+    steps, warmup, vocab, layers, heads, d = (int(a) for a in sys.argv[1:7])
+    threads = int(os.environ.get("BENCH_THREADS", "0")) or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    batch, length, prompt_tokens = 16, 64, 8
+    model = Gpt(vocab, 128, layers, heads, d).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    prompt = nn.Parameter(torch.randn(prompt_tokens, d) * 0.02)
+    optimizer = torch.optim.Adam([prompt], lr=0.01)
+    ids = torch.randint(4, vocab, (batch, length))
+    labels = torch.randint(0, 2, (batch,))
+    label_tokens = torch.tensor([1, 2])
+    rates = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        e = torch.cat([prompt.unsqueeze(0).expand(batch, -1, -1), model.wte(ids)], 1)
+        last = model.forward_embeddings(e)[:, -1]
+        scores = F.log_softmax(last, -1).index_select(1, label_tokens)
+        loss = F.cross_entropy(scores, labels)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+        if step >= warmup:
+            rates.append(batch * length / (time.perf_counter() - start))
+    rates.sort()
+    print(json.dumps({"median": rates[len(rates) // 2], "best": rates[-1], "torch": torch.__version__, "threads": threads,
+                      "blas": os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3"),
+                      "allocator": "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc"}))
+
+
+if __name__ == "__main__":
+    main()
