@@ -29,7 +29,17 @@ public class SoftPromptDirectiveTests : KernelTestBase
         Assert.DoesNotContain("Nearest vocabulary tokens", html);
     }
 
+    [Fact]
+    public async Task Tunes_a_zoo_decoder_with_a_verbalizer()
+    {
+        var html = string.Join("\n", Html(await SubmitOk($"#!soft-prompt --model icl-rules {Small}")));
+        Assert.Contains("+ verbalizer", html);
+        Assert.Contains("Rule-based", html);
+        Assert.Contains("unchanged ✓", html);
+    }
+
     [Theory]
+    [InlineData("--model gpt-5", "not a model for #!soft-prompt")]
     [InlineData("--method lora", "not a prompt-tuning method")]
     [InlineData("--method prefix --init vocab", "applies to soft prompts only")]
     [InlineData("--init text", "needs --init-text")]

@@ -79,14 +79,15 @@ internal static class SoftPromptDirective
 {
     public static KernelActionDirective Create() => new("#!soft-prompt")
     {
-        Description = "Prompt tuning of a frozen pretrained encoder (all-MiniLM-L6-v2): learned soft tokens at the embeddings, prefixes of keys and values, " +
-                      "or deep prompts at every layer, with a linear head; the encoder's weights never change. " +
+        Description = "Prompt tuning of a frozen language model (all-MiniLM-L6-v2 with a linear head, or a decoder with a verbalizer): learned soft tokens " +
+                      "at the embeddings, prefixes of keys and values, or deep prompts at every layer; the model's weights never change. " +
                       "Example: #!soft-prompt --method soft --task fortunes --tokens 8",
         Parameters =
         {
             new KernelDirectiveParameter("--method", "soft (prompt tuning, embedding location), prefix (prefix-tuning, hidden), deep (P-tuning v2, hidden). Default soft.")
                 .AddCompletions(() => PromptTuningOptions.Methods),
-            new KernelDirectiveParameter("--model", "minilm (all-MiniLM-L6-v2, a real pretrained BERT encoder). Default minilm.").AddCompletions(() => PromptTuningOptions.Models),
+            new KernelDirectiveParameter("--model", "minilm (all-MiniLM-L6-v2, a real pretrained BERT encoder, linear head), a zoo decoder (icl-rules, arith-cot), or a Hugging Face checkpoint folder (GPT-2, Llama, Qwen2, SmolLM); decoders use a verbalizer. Default minilm.")
+                .AddCompletions(() => PromptTuningOptions.Models),
             new KernelDirectiveParameter("--task", "fortunes (Debian quote categories: computers, food, love, science), sentiment (generated), or a .csv/.jsonl file with text and label columns. Default fortunes.")
                 .AddCompletions(() => TextDataSets.Names),
             new KernelDirectiveParameter("--train", "Training examples (class-balanced, from the seed). Default 400.") { TypeHint = "number" },

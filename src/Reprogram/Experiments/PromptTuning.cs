@@ -21,7 +21,10 @@ public sealed record PromptTuningOptions
 
     /// <summary>soft (prompt tuning, Lester et al.), prefix (prefix-tuning, Li and Liang) or deep (P-tuning v2).</summary>
     public string Method { get; init; } = "soft";
-    /// <summary>minilm (all-MiniLM-L6-v2, a real pretrained encoder).</summary>
+    /// <summary>
+    /// minilm (all-MiniLM-L6-v2, a real pretrained encoder; linear head), a zoo decoder (icl-rules, arith-cot) or a
+    /// Hugging Face checkpoint folder (GPT-2, Llama, Qwen2, SmolLM); decoders use a verbalizer (label words' first token).
+    /// </summary>
     public string Model { get; init; } = "minilm";
     /// <summary>fortunes (Debian quote categories), sentiment (generated), or a .csv/.jsonl file with text and label columns.</summary>
     public string Task { get; init; } = "fortunes";
@@ -42,13 +45,16 @@ public sealed record PromptTuningOptions
     public string? Device { get; init; }
 
     public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "deep"];
-    public static IReadOnlyList<string> Models { get; } = ["minilm"];
+    public static IReadOnlyList<string> Models { get; } = ["minilm", Reprogram.Models.Zoo.LanguageZoo.IclRulesName, Reprogram.Models.Zoo.LanguageZoo.ArithCotName];
     public static IReadOnlyList<string> Inits { get; } = ["random", "vocab", "text"];
 
     public void Validate()
     {
         if (!Methods.Contains(Method)) throw new ArgumentException($"'{Method}' is not a prompt-tuning method. Allowed: {string.Join(", ", Methods)}.");
-        if (!Models.Contains(Model)) throw new ArgumentException($"'{Model}' is not a model for #!soft-prompt. Allowed: {string.Join(", ", Models)}.");
+        if (!Models.Contains(Model) && !File.Exists(Path.Combine(Model, "config.json")))
+        {
+            throw new ArgumentException($"'{Model}' is not a model for #!soft-prompt. Allowed: {string.Join(", ", Models)}, or a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer files).");
+        }
         if (!Inits.Contains(Init)) throw new ArgumentException($"'{Init}' is not an initialisation. Allowed: {string.Join(", ", Inits)}.");
         if (Init == "text" && string.IsNullOrWhiteSpace(InitText)) throw new ArgumentException("--init text needs --init-text \"some words\".");
         if (Init != "random" && Method != "soft") throw new ArgumentException($"--init {Init} applies to soft prompts only; {Method} prompts start random.");
@@ -88,6 +94,7 @@ public static class PromptTuning
     public static PromptTuningResult Run(PromptTuningOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         options.Validate();
+        if (options.Model != "minilm") return RunDecoder(options, progress, cancellationToken);
         var clock = Stopwatch.StartNew();
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
         var (model, tokenizer) = LoadMiniLm();
@@ -151,6 +158,108 @@ public static class PromptTuning
         };
     }
 
+    /// <summary>
+    /// Prompt tuning of a frozen decoder: each text becomes "{text}\nLabel:", the learned prompt acts at the embeddings or
+    /// inside the layers, and the next-token log-probabilities of each class's label word (its first token, after a
+    /// space) are the class scores (a verbalizer, rule-based alignment).
+    /// </summary>
+    private static PromptTuningResult RunDecoder(PromptTuningOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
+        if (Models.Zoo.LanguageZoo.Names.Contains(options.Model))
+        {
+            var (zoo, chars, card) = Models.Zoo.LanguageZoo.Load(options.Model, progress, cancellationToken);
+            // The zoo's character vocabulary is small: texts are lower-cased and other characters dropped.
+            long[] Encode(string text) => chars.Encode(new string(text.ToLowerInvariant().Where(c => Models.Zoo.CharTokenizer.Characters.Contains(c)).ToArray()));
+            return RunDecoder(zoo, $"{card.Name} (zoo, {card.Parameters:N0} parameters)", Encode, id => chars.Decode([id]), options, device, progress, cancellationToken);
+        }
+        var lm = Models.Causal.CheckpointLoader.Load(options.Model);
+        var tokenizer = Models.Causal.HfTokenizer.Load(options.Model);
+        var module = new TokenModelModule(lm);
+        return RunDecoder(module, $"{Path.GetFileName(Path.GetFullPath(options.Model).TrimEnd('/'))} ({lm.Config.ModelType})",
+            text => tokenizer.EncodeToIds(text).Select(i => (long)i).ToArray(), id => tokenizer.Decode([(int)id]) ?? "", options, device, progress, cancellationToken);
+    }
+
+    /// <summary>Prompt tuning of any frozen token model with a verbalizer; the C# API for decoders and tokenizers of one's own.</summary>
+    public static PromptTuningResult RunDecoder<TModel>(TModel model, string identity, Func<string, long[]> encode, Func<long, string> tokenText,
+        PromptTuningOptions options, Device device, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        where TModel : nn.Module, Frozen.ITokenModel
+    {
+        var clock = Stopwatch.StartNew();
+        using var frozen = new FrozenModel<TModel>(model, identity, device, ownsModel: false);
+        var data = TextDataSets.Load(options.Task, options.Seed);
+        var (train, test) = data.Split(options.TrainCount, options.TestCount, options.Seed);
+        // A label word's token as it follows "Label:": " word" in BPE vocabularies; where a space is a token of its own
+        // (character vocabularies), the word's first token after it.
+        var space = encode(" ");
+        long LabelToken(string word)
+        {
+            var ids = encode(" " + word);
+            if (ids.Length > space.Length && space.Length > 0 && ids.Take(space.Length).SequenceEqual(space)) return ids[space.Length];
+            return ids.Length > 0 ? ids[0] : throw new ArgumentException($"The label word '{word}' encodes to no token in this model's vocabulary.");
+        }
+        var labelTokens = data.ClassNames.Select(LabelToken).ToArray();
+        var verbalizer = new Verbalizer(data.ClassNames, labelTokens);
+        var room = Math.Min(options.MaxLength, model.MaxPositions - options.Tokens);
+        if (room < 4) throw new ArgumentException($"{identity} has {model.MaxPositions} positions: no room for {options.Tokens} virtual tokens and a text.");
+        (Tensor Ids, Tensor Lengths) Batch(IReadOnlyList<string> texts)
+        {
+            var encoded = texts.Select(t => { var ids = encode(t + "\nLabel:"); return ids.Length > room ? ids[^room..] : ids; }).ToArray();
+            var width = Math.Max(1, encoded.Max(e => e.Length));
+            var ids = zeros(encoded.Length, width, dtype: ScalarType.Int64);
+            for (var i = 0; i < encoded.Length; i++) if (encoded[i].Length > 0) ids[i, ..encoded[i].Length] = tensor(encoded[i]);
+            return (ids, tensor(encoded.Select(e => (long)Math.Max(1, e.Length)).ToArray()));
+        }
+        manual_seed(options.Seed);
+        LearnableManipulation prompt = options.Method switch
+        {
+            "soft" => SoftPrompt.Create(model, options.Tokens, options.Init switch { "vocab" => SoftPromptInit.Vocabulary, "text" => SoftPromptInit.Text, _ => SoftPromptInit.Random },
+                options.Seed, options.Init == "text" ? encode(options.InitText!) : null),
+            "deep" => new DeepPrompt(model, options.Tokens, options.Seed),
+            _ => new PrefixTuning(model, options.Tokens, options.Seed, options.Reparameterisation),
+        };
+        var (trainIds, trainLengths) = Batch(train.Texts);
+        var (testIds, testLengths) = Batch(test.Texts);
+        var trainLabels = tensor(train.Labels.Select(l => (long)l).ToArray());
+        var task = new TokenClassificationTask<TModel>(frozen, prompt, verbalizer, trainIds, trainLengths, trainLabels);
+        var report = Trainer.Train(task, new TrainingOptions { Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Seed = options.Seed },
+            progress, cancellationToken);
+        var trainAccuracy = task.Accuracy(trainIds, trainLengths, trainLabels);
+        var testAccuracy = task.Accuracy(testIds, testLengths, tensor(test.Labels.Select(l => (long)l).ToArray()));
+        var after = frozen.VerifyUnchanged();
+        return new PromptTuningResult
+        {
+            Main = new ExperimentResult
+            {
+                Name = $"{prompt.Name} ({options.Tokens} tokens) + verbalizer",
+                Coordinates = new Coordinates(prompt.Format, prompt.Location, prompt.Operator, verbalizer.Kind),
+                AlignmentKind = verbalizer.Kind,
+                Model = identity,
+                Task = $"{data.Name} ({train.Count} train / {test.Count} test, label words: {string.Join(", ", data.ClassNames)})",
+                Manipulation = prompt.Name,
+                Alignment = verbalizer.Name,
+                Metrics = new Dictionary<string, double> { ["train accuracy"] = trainAccuracy, ["test accuracy"] = testAccuracy },
+                TrainableParameters = task.TrainableParameters.Sum(p => p.numel()),
+                FrozenParameters = frozen.ParameterCount,
+                WallTime = clock.Elapsed,
+                ExamplesProcessed = report.ExamplesSeen,
+                TokensProcessed = report.TokensSeen,
+                Device = frozen.Device.ToString(),
+                Seed = options.Seed,
+                ChecksumBefore = frozen.ChecksumAtFreeze,
+                ChecksumAfter = after,
+                Curve = report.Curve,
+                Stop = report.Stop,
+                StopMessage = report.Message,
+                Settings = new Dictionary<string, string> { ["method"] = options.Method, ["tokens"] = options.Tokens.ToString(), ["seed"] = options.Seed.ToString() },
+            },
+            Nearest = prompt is SoftPrompt soft ? NearestTokensOf(soft.Vectors, model.TokenEmbeddings, tokenText) : [],
+            Options = options,
+            Prompt = prompt,
+            Alignment = verbalizer,
+        };
+    }
+
     /// <summary>For each soft token, the <paramref name="k"/> vocabulary tokens whose embeddings are closest by cosine.</summary>
     public static IReadOnlyList<NearestTokens> NearestTokensOf(Tensor vectors, Tensor embeddings, Func<long, string> tokenText, int k = 3)
     {
@@ -166,6 +275,29 @@ public static class PromptTuning
                 .Select(j => (tokenText(indices[i, j].item<long>()), (double)values[i, j].item<float>())).ToArray()));
         }
         return result;
+    }
+
+    /// <summary>Lets a loaded checkpoint (any <see cref="Models.Causal.ICausalLm"/>) be held as a frozen token model.</summary>
+    private sealed class TokenModelModule : nn.Module<Tensor, Tensor>, Frozen.ITokenModel
+    {
+        private readonly Models.Causal.ICausalLm lm;
+
+        public TokenModelModule(Models.Causal.ICausalLm lm) : base("checkpoint")
+        {
+            this.lm = lm;
+            register_module("model", lm.Module);
+        }
+
+        public int VocabularySize => lm.VocabularySize;
+        public int HiddenSize => lm.HiddenSize;
+        public int Layers => lm.Layers;
+        public int Heads => lm.Heads;
+        public int MaxPositions => lm.MaxPositions;
+        public Tensor TokenEmbeddings => lm.TokenEmbeddings;
+        public Tensor Embed(Tensor tokenIds) => lm.Embed(tokenIds);
+        public Tensor ForwardEmbeddings(Tensor embeddings, Frozen.IHiddenManipulation? hidden = null, Tensor? attentionMask = null) =>
+            lm.ForwardEmbeddings(embeddings, hidden, attentionMask);
+        public override Tensor forward(Tensor ids) => lm.Forward(ids);
     }
 
     private static (BertEncoder, MiniLmTokenizer) LoadMiniLm()
