@@ -208,13 +208,7 @@ public static class LibTorchCompatibility
     }
 
     /// <summary>The NuGet global packages folder: $NUGET_PACKAGES if set, else ~/.nuget/packages (which may not exist).</summary>
-    public static string PackagesFolder()
-    {
-        var fromEnvironment = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
-        if (!string.IsNullOrWhiteSpace(fromEnvironment))
-            return fromEnvironment;
-        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-    }
+    public static string PackagesFolder() => NuGetCache.PackagesFolder();
 
     /// <summary>Inspects every library <see cref="FindInPackageCache"/> finds and repairs those that need it.</summary>
     public static IReadOnlyList<NativeLibraryStatus> RepairPackageCache(string? packagesFolder = null, string? libStdCxxPath = null) =>

@@ -39,25 +39,12 @@ public static class MiniLmLoader
             .FirstOrDefault(a => !a.IsDynamic && a.GetName().Name == PackageId && a.GetManifestResourceNames().Contains(ModelResource));
         if (loaded is not null && !string.IsNullOrEmpty(loaded.Location)) candidates.Add(loaded.Location);
         candidates.Add(Path.Combine(AppContext.BaseDirectory, AssemblyFile));
-        var roots = new[]
+        foreach (var version in Runtime.NuGetCache.VersionFolders(PackageId, PackageVersion))
         {
-            Environment.GetEnvironmentVariable("NUGET_PACKAGES"),
-            Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"),
-        };
-        foreach (var root in roots.Where(r => !string.IsNullOrWhiteSpace(r)))
-        {
-            var package = Path.Combine(root!, PackageId.ToLowerInvariant());
-            if (!Directory.Exists(package)) continue;
-            var versions = Directory.GetDirectories(package).Select(Path.GetFileName)
-                .OrderByDescending(v => v == PackageVersion)
-                .ThenByDescending(v => System.Version.TryParse(v, out var parsed) ? parsed : new System.Version(0, 0));
-            foreach (var version in versions)
-            {
-                var lib = Path.Combine(package, version!, "lib");
-                if (!Directory.Exists(lib)) continue;
-                candidates.AddRange(Directory.GetDirectories(lib).OrderByDescending(f => f, StringComparer.Ordinal)
-                    .Select(framework => Path.Combine(framework, AssemblyFile)));
-            }
+            var lib = Path.Combine(version, "lib");
+            if (!Directory.Exists(lib)) continue;
+            candidates.AddRange(Directory.GetDirectories(lib).OrderByDescending(f => f, StringComparer.Ordinal)
+                .Select(framework => Path.Combine(framework, AssemblyFile)));
         }
         return candidates.FirstOrDefault(File.Exists);
     }

@@ -45,20 +45,8 @@ public static class ResNetLoader
             Path.Combine(AppContext.BaseDirectory, relative),
             Path.Combine(AppContext.BaseDirectory, "ResNet18.onnx"),
         };
-        var roots = new[]
-        {
-            Environment.GetEnvironmentVariable("NUGET_PACKAGES"),
-            Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"),
-        };
-        foreach (var root in roots.Where(r => !string.IsNullOrWhiteSpace(r)))
-        {
-            var package = Path.Combine(root!, CntkResNet18PackageId.ToLowerInvariant());
-            if (!Directory.Exists(package)) continue;
-            var versions = Directory.GetDirectories(package).Select(Path.GetFileName)
-                .OrderByDescending(v => v == CntkResNet18PackageVersion)
-                .ThenByDescending(v => System.Version.TryParse(v, out var parsed) ? parsed : new System.Version(0, 0));
-            candidates.AddRange(versions.Select(v => Path.Combine(package, v!, "tools", relative)));
-        }
+        candidates.AddRange(Runtime.NuGetCache.VersionFolders(CntkResNet18PackageId, CntkResNet18PackageVersion)
+            .Select(v => Path.Combine(v, "tools", relative)));
         return candidates.FirstOrDefault(File.Exists);
     }
 
