@@ -137,6 +137,13 @@ public sealed record ImageDataset(string Name, Tensor Images, Tensor Labels, IRe
         return new ImageDataset(Name, images, Labels.clone(), ClassNames, Source);
     }
 
+    /// <summary>Resized and converted to what a model takes, in one step (the intermediate copy is freed).</summary>
+    public ImageDataset Fit(int size, int channels)
+    {
+        using var resized = Resize(size);
+        return resized.ToChannels(channels);
+    }
+
     /// <summary>
     /// The images with <paramref name="channels"/> channels: grey to RGB repeats the grey channel, RGB to grey takes the
     /// luminance 0.299 R + 0.587 G + 0.114 B. The same number of channels gives a copy.

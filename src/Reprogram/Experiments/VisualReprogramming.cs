@@ -135,8 +135,8 @@ public static class VisualReprogramming
         var width = options.PadWidth ?? Math.Max(1, size / 8);
         var inner = options.Manipulation == "pad" ? size - 2 * width : size;
         if (inner < 4) throw new ArgumentException($"A frame of {width} px leaves no room for the image in {size} px.");
-        using var train = data.Train.Resize(inner).ToChannels(model.InputChannels);
-        using var test = data.Test.Resize(inner).ToChannels(model.InputChannels);
+        using var train = data.Train.Fit(inner, model.InputChannels);
+        using var test = data.Test.Fit(inner, model.InputChannels);
         var target = train.ClassNames;
 
         var main = RunOne(frozen, options, options.Manipulation, alignmentName, trainPrompt: true, train, test, size, width, target, model, progress, cancellationToken, out var manipulation, out var alignment);
@@ -145,8 +145,8 @@ public static class VisualReprogramming
         {
             if (options.Manipulation != "none")
             {
-                using var trainPlain = data.Train.Resize(size).ToChannels(model.InputChannels);
-                using var testPlain = data.Test.Resize(size).ToChannels(model.InputChannels);
+                using var trainPlain = data.Train.Fit(size, model.InputChannels);
+                using var testPlain = data.Test.Fit(size, model.InputChannels);
                 baselines.Add(RunOne(frozen, options, "none", alignmentName, true, trainPlain, testPlain, size, width, target, model, progress, cancellationToken, out _, out _)
                     with { Name = "baseline: no input manipulation" });
                 baselines.Add(RunOne(frozen, options, options.Manipulation, alignmentName, trainPrompt: false, train, test, size, width, target, model, progress, cancellationToken, out _, out _)
@@ -179,7 +179,7 @@ public static class VisualReprogramming
         var size = options.ImageSize ?? (model.OutputLabels is null ? 112 : model.InputSize);
         var width = options.PadWidth ?? Math.Max(1, size / 8);
         var inner = options.Manipulation == "pad" ? size - 2 * width : size;
-        using var test = data.Test.Resize(inner).ToChannels(model.InputChannels);
+        using var test = data.Test.Fit(inner, model.InputChannels);
         var manipulation = CreateManipulation(options.Manipulation, model.InputChannels, size, width, options.PatchSize)
             ?? throw new ArgumentException("--manipulation none has nothing to load.");
         var alignment = CreateAlignment(options.Alignment ?? (model.OutputLabels is null ? "linear" : "ilm"), model.OutputSize, test.ClassNames, options.Seed);
