@@ -103,59 +103,18 @@ public static class PromptTuning
         var (train, test) = data.Split(options.TrainCount, options.TestCount, options.Seed);
         if (train.Count < train.ClassNames.Count) throw new ArgumentException($"The task has too few examples for {options.TrainCount} training examples.");
 
-        manual_seed(options.Seed);
-        LearnableManipulation prompt = options.Method switch
-        {
-            "soft" => SoftPrompt.Create(model, options.Tokens, options.Init switch { "vocab" => SoftPromptInit.Vocabulary, "text" => SoftPromptInit.Text, _ => SoftPromptInit.Random },
-                options.Seed, options.Init == "text" ? tokenizer.EncodeOne(options.InitText!, options.MaxLength)[1..^1].Select(i => (long)i).ToArray() : null),
-            "deep" => new DeepPrompt(model, options.Tokens, options.Seed),
-            _ => new PrefixTuning(model, options.Tokens, options.Seed, options.Reparameterisation),
-        };
+        // The text's tokens without [CLS] and [SEP].
+        var prompt = CreatePrompt(model, options, text => tokenizer.EncodeOne(text, options.MaxLength)[1..^1].Select(i => (long)i).ToArray());
         var head = new LinearHead(model.HiddenSize, data.ClassNames, options.Seed);
         var (trainIds, trainMask) = tokenizer.Encode(train.Texts, options.MaxLength);
         var (testIds, testMask) = tokenizer.Encode(test.Texts, options.MaxLength);
-        var task = new EncoderClassificationTask(frozen, prompt, head, trainIds, trainMask, tensor(train.Labels.Select(l => (long)l).ToArray()));
-        var report = Trainer.Train(task, new TrainingOptions { Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Seed = options.Seed },
-            progress, cancellationToken);
-        var trainAccuracy = task.Accuracy(trainIds, trainMask, tensor(train.Labels.Select(l => (long)l).ToArray()));
-        var testAccuracy = task.Accuracy(testIds, testMask, tensor(test.Labels.Select(l => (long)l).ToArray()));
-        var after = frozen.VerifyUnchanged();
-        var result = new ExperimentResult
-        {
-            Name = $"{prompt.Name} ({options.Tokens} tokens) + linear head",
-            Coordinates = new Coordinates(prompt.Format, prompt.Location, prompt.Operator, head.Kind),
-            AlignmentKind = head.Kind,
-            Model = frozen.Identity,
-            Task = $"{data.Name} ({train.Count} train / {test.Count} test, {data.ClassNames.Count} classes: {string.Join(", ", data.ClassNames)})",
-            Manipulation = prompt.Name,
-            Alignment = head.Name,
-            Metrics = new Dictionary<string, double> { ["train accuracy"] = trainAccuracy, ["test accuracy"] = testAccuracy },
-            TrainableParameters = task.TrainableParameters.Sum(p => p.numel()),
-            FrozenParameters = frozen.ParameterCount,
-            WallTime = clock.Elapsed,
-            ExamplesProcessed = report.ExamplesSeen,
-            TokensProcessed = report.TokensSeen,
-            Device = frozen.Device.ToString(),
-            Seed = options.Seed,
-            ChecksumBefore = frozen.ChecksumAtFreeze,
-            ChecksumAfter = after,
-            Curve = report.Curve,
-            Stop = report.Stop,
-            StopMessage = report.Message,
-            Settings = new Dictionary<string, string>
-            {
-                ["method"] = options.Method, ["tokens"] = options.Tokens.ToString(), ["init"] = options.Init, ["epochs"] = options.Epochs.ToString(),
-                ["learning rate"] = options.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["seed"] = options.Seed.ToString(),
-            },
-        };
-        return new PromptTuningResult
-        {
-            Main = result,
-            Nearest = prompt is SoftPrompt soft ? NearestTokensOf(soft.Vectors, model.TokenEmbeddings, tokenizer.TokenText) : [],
-            Options = options,
-            Prompt = prompt,
-            Alignment = head,
-        };
+        using var trainLabels = tensor(train.Labels.Select(l => (long)l).ToArray());
+        using var testLabels = tensor(test.Labels.Select(l => (long)l).ToArray());
+        var task = new EncoderClassificationTask(frozen, prompt, head, trainIds, trainMask, trainLabels);
+        var report = Train(task, options, progress, cancellationToken);
+        var accuracies = (task.Accuracy(trainIds, trainMask, trainLabels), task.Accuracy(testIds, testMask, testLabels));
+        foreach (var t in new[] { trainIds, trainMask, testIds, testMask }) t.Dispose();
+        return Finish(frozen, prompt, head, task, report, accuracies, data, train, test, options, clock, tokenizer.TokenText);
     }
 
     /// <summary>
@@ -210,53 +169,77 @@ public static class PromptTuning
             for (var i = 0; i < encoded.Length; i++) if (encoded[i].Length > 0) ids[i, ..encoded[i].Length] = tensor(encoded[i]);
             return (ids, tensor(encoded.Select(e => (long)Math.Max(1, e.Length)).ToArray()));
         }
+        var prompt = CreatePrompt(model, options, encode);
+        var (trainIds, trainLengths) = Batch(train.Texts);
+        var (testIds, testLengths) = Batch(test.Texts);
+        using var trainLabels = tensor(train.Labels.Select(l => (long)l).ToArray());
+        using var testLabels = tensor(test.Labels.Select(l => (long)l).ToArray());
+        var task = new TokenClassificationTask<TModel>(frozen, prompt, verbalizer, trainIds, trainLengths, trainLabels);
+        var report = Train(task, options, progress, cancellationToken);
+        var accuracies = (task.Accuracy(trainIds, trainLengths, trainLabels), task.Accuracy(testIds, testLengths, testLabels));
+        foreach (var t in new[] { trainIds, trainLengths, testIds, testLengths }) t.Dispose();
+        return Finish(frozen, prompt, verbalizer, task, report, accuracies, data, train, test, options, clock, tokenText);
+    }
+
+    /// <summary>The learned prompt the options ask for; <paramref name="encode"/> tokenises the text of --init text.</summary>
+    private static LearnableManipulation CreatePrompt(Frozen.ITokenModel model, PromptTuningOptions options, Func<string, long[]> encode)
+    {
         manual_seed(options.Seed);
-        LearnableManipulation prompt = options.Method switch
+        return options.Method switch
         {
-            "soft" => SoftPrompt.Create(model, options.Tokens, options.Init switch { "vocab" => SoftPromptInit.Vocabulary, "text" => SoftPromptInit.Text, _ => SoftPromptInit.Random },
+            "soft" => SoftPrompt.Create(model, options.Tokens,
+                options.Init switch { "vocab" => SoftPromptInit.Vocabulary, "text" => SoftPromptInit.Text, _ => SoftPromptInit.Random },
                 options.Seed, options.Init == "text" ? encode(options.InitText!) : null),
             "deep" => new DeepPrompt(model, options.Tokens, options.Seed),
             _ => new PrefixTuning(model, options.Tokens, options.Seed, options.Reparameterisation),
         };
-        var (trainIds, trainLengths) = Batch(train.Texts);
-        var (testIds, testLengths) = Batch(test.Texts);
-        var trainLabels = tensor(train.Labels.Select(l => (long)l).ToArray());
-        var task = new TokenClassificationTask<TModel>(frozen, prompt, verbalizer, trainIds, trainLengths, trainLabels);
-        var report = Trainer.Train(task, new TrainingOptions { Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Seed = options.Seed },
+    }
+
+    private static TrainingReport Train(ITrainingTask task, PromptTuningOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken) =>
+        Trainer.Train(task, new TrainingOptions { Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Seed = options.Seed },
             progress, cancellationToken);
-        var trainAccuracy = task.Accuracy(trainIds, trainLengths, trainLabels);
-        var testAccuracy = task.Accuracy(testIds, testLengths, tensor(test.Labels.Select(l => (long)l).ToArray()));
+
+    /// <summary>Proves the model unchanged and puts the run in the one result shape, with the soft tokens' nearest words.</summary>
+    private static PromptTuningResult Finish<TModel>(FrozenModel<TModel> frozen, LearnableManipulation prompt, IOutputAlignment alignment,
+        ITrainingTask task, TrainingReport report, (double Train, double Test) accuracy, TextDataset data, TextDataset train, TextDataset test,
+        PromptTuningOptions options, Stopwatch clock, Func<long, string> tokenText) where TModel : nn.Module, Frozen.ITokenModel
+    {
         var after = frozen.VerifyUnchanged();
+        var result = new ExperimentResult
+        {
+            Name = $"{prompt.Name} ({options.Tokens} tokens) + {alignment.Name}",
+            Coordinates = new Coordinates(prompt.Format, prompt.Location, prompt.Operator, alignment.Kind),
+            AlignmentKind = alignment.Kind,
+            Model = frozen.Identity,
+            Task = $"{data.Name} ({train.Count} train / {test.Count} test, {data.ClassNames.Count} classes: {string.Join(", ", data.ClassNames)})",
+            Manipulation = prompt.Name,
+            Alignment = alignment.Name,
+            Metrics = new Dictionary<string, double> { ["train accuracy"] = accuracy.Train, ["test accuracy"] = accuracy.Test },
+            TrainableParameters = task.TrainableParameters.Sum(p => p.numel()),
+            FrozenParameters = frozen.ParameterCount,
+            WallTime = clock.Elapsed,
+            ExamplesProcessed = report.ExamplesSeen,
+            TokensProcessed = report.TokensSeen,
+            Device = frozen.Device.ToString(),
+            Seed = options.Seed,
+            ChecksumBefore = frozen.ChecksumAtFreeze,
+            ChecksumAfter = after,
+            Curve = report.Curve,
+            Stop = report.Stop,
+            StopMessage = report.Message,
+            Settings = new Dictionary<string, string>
+            {
+                ["method"] = options.Method, ["tokens"] = options.Tokens.ToString(), ["init"] = options.Init, ["epochs"] = options.Epochs.ToString(),
+                ["learning rate"] = options.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["seed"] = options.Seed.ToString(),
+            },
+        };
         return new PromptTuningResult
         {
-            Main = new ExperimentResult
-            {
-                Name = $"{prompt.Name} ({options.Tokens} tokens) + verbalizer",
-                Coordinates = new Coordinates(prompt.Format, prompt.Location, prompt.Operator, verbalizer.Kind),
-                AlignmentKind = verbalizer.Kind,
-                Model = identity,
-                Task = $"{data.Name} ({train.Count} train / {test.Count} test, label words: {string.Join(", ", data.ClassNames)})",
-                Manipulation = prompt.Name,
-                Alignment = verbalizer.Name,
-                Metrics = new Dictionary<string, double> { ["train accuracy"] = trainAccuracy, ["test accuracy"] = testAccuracy },
-                TrainableParameters = task.TrainableParameters.Sum(p => p.numel()),
-                FrozenParameters = frozen.ParameterCount,
-                WallTime = clock.Elapsed,
-                ExamplesProcessed = report.ExamplesSeen,
-                TokensProcessed = report.TokensSeen,
-                Device = frozen.Device.ToString(),
-                Seed = options.Seed,
-                ChecksumBefore = frozen.ChecksumAtFreeze,
-                ChecksumAfter = after,
-                Curve = report.Curve,
-                Stop = report.Stop,
-                StopMessage = report.Message,
-                Settings = new Dictionary<string, string> { ["method"] = options.Method, ["tokens"] = options.Tokens.ToString(), ["seed"] = options.Seed.ToString() },
-            },
-            Nearest = prompt is SoftPrompt soft ? NearestTokensOf(soft.Vectors, model.TokenEmbeddings, tokenText) : [],
+            Main = result,
+            Nearest = prompt is SoftPrompt soft ? NearestTokensOf(soft.Vectors, frozen.Model.TokenEmbeddings, tokenText) : [],
             Options = options,
             Prompt = prompt,
-            Alignment = verbalizer,
+            Alignment = alignment,
         };
     }
 
