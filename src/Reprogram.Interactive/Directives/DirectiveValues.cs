@@ -52,6 +52,57 @@ internal static class DirectiveValues
         return value;
     }
 
+    /// <summary>
+    /// The life of an experiment cell: parse the options (our messages for bad values), run on a worker thread with live
+    /// progress and the cell's cancellation, show the result, save it if asked, and share it as a C# variable. Every
+    /// expected failure becomes the cell's error message, and the kernel stays usable.
+    /// </summary>
+    public static async Task RunExperimentAsync<TOptions, TResult>(
+        KernelDirectiveCommand command, KernelInvocationContext context, Func<TOptions> parse,
+        Func<TOptions, LiveProgress, CancellationToken, TResult> run, string? savePath, Action<TResult, string> save, string saved,
+        string variable, Func<TResult, string> summary) where TResult : notnull
+    {
+        TOptions options;
+        try
+        {
+            options = parse();
+        }
+        catch (ArgumentException e)
+        {
+            context.Fail(command, message: e.Message);
+            return;
+        }
+        TResult result;
+        try
+        {
+            var live = new LiveProgress(context);
+            var token = context.CancellationToken;
+            result = await Task.Run(() => run(options, live, token), CancellationToken.None);
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or Reprogram.Data.DataSetNotFoundException or InvalidDataException
+                                      or Reprogram.Runtime.LibTorchUnavailableException or Reprogram.Frozen.FrozenModelChangedException
+                                      or InvalidOperationException or OperationCanceledException or Reprogram.Experiments.LearnedFileException)
+        {
+            context.Fail(command, message: e.Message);
+            return;
+        }
+        context.Display(result, "text/html");
+        if (savePath is not null)
+        {
+            try
+            {
+                save(result, savePath);
+                context.DisplayAs($"Saved {saved} to {Path.GetFullPath(savePath)}.", "text/plain");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                context.Fail(command, message: $"Could not save to {savePath}: {e.Message}");
+                return;
+            }
+        }
+        await ShareAsync(context, variable, result, summary(result));
+    }
+
     /// <summary>Shares an experiment's result with the C# kernel as a variable.</summary>
     public static async Task ShareAsync(KernelInvocationContext context, string name, object value, string summary)
     {

@@ -115,49 +115,9 @@ internal static class ReprogramDirective
         },
     };
 
-    public static async Task Handle(RunReprogramming command, KernelInvocationContext context)
-    {
-        ReprogramOptions options;
-        try
-        {
-            options = command.ToOptions();
-        }
-        catch (ArgumentException e)
-        {
-            context.Fail(command, message: e.Message);
-            return;
-        }
-
-        var live = new LiveProgress(context);
-
-        ReprogramResult result;
-        try
-        {
-            var token = context.CancellationToken;
-            result = await Task.Run(() => VisualReprogramming.Run(options, live.Report, token), CancellationToken.None);
-        }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DataSetNotFoundException or InvalidDataException
-                                      or LibTorchUnavailableException or FrozenModelChangedException or InvalidOperationException
-                                      or OperationCanceledException or LearnedFileException)
-        {
-            context.Fail(command, message: e.Message);
-            return;
-        }
-
-        context.Display(result, "text/html");
-        if (command.Save is { } path)
-        {
-            try
-            {
-                result.Save(path);
-                context.DisplayAs($"Saved the learned manipulation and alignment to {Path.GetFullPath(path)}.", "text/plain");
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
-            {
-                context.Fail(command, message: $"Could not save to {path}: {e.Message}");
-                return;
-            }
-        }
-        await DirectiveValues.ShareAsync(context, command.VariableName, result, result.Main.Name);
-    }
+    public static Task Handle(RunReprogramming command, KernelInvocationContext context) =>
+        RunExperimentAsync(command, context, command.ToOptions,
+            (ReprogramOptions options, LiveProgress live, CancellationToken token) => VisualReprogramming.Run(options, live.Report, token),
+            command.Save, (result, path) => result.Save(path), "the learned manipulation and alignment",
+            command.VariableName, result => result.Main.Name);
 }

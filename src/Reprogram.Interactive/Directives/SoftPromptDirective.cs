@@ -108,41 +108,12 @@ internal static class SoftPromptDirective
         },
     };
 
-    public static async Task Handle(RunPromptTuning command, KernelInvocationContext context)
-    {
-        PromptTuningOptions options;
-        try
-        {
-            options = command.ToOptions();
-        }
-        catch (ArgumentException e)
-        {
-            context.Fail(command, message: e.Message);
-            return;
-        }
-        var live = new LiveProgress(context);
-        var run = $"{options.Method} prompt, {options.Tokens} tokens";
-        var progress = new Progress(p => live.Report(run, p));
-        PromptTuningResult result;
-        try
-        {
-            var token = context.CancellationToken;
-            result = await System.Threading.Tasks.Task.Run(() => PromptTuning.Run(options, progress, token), CancellationToken.None);
-        }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DataSetNotFoundException or InvalidDataException
-                                      or LibTorchUnavailableException or FrozenModelChangedException or InvalidOperationException)
-        {
-            context.Fail(command, message: e.Message);
-            return;
-        }
-        context.Display(result, "text/html");
-        if (command.Save is { } path)
-        {
-            result.Save(path);
-            context.DisplayAs($"Saved the learned prompt and head to {Path.GetFullPath(path)}.", "text/plain");
-        }
-        await DirectiveValues.ShareAsync(context, command.VariableName, result, result.Main.Name);
-    }
+    public static Task Handle(RunPromptTuning command, KernelInvocationContext context) =>
+        RunExperimentAsync(command, context, command.ToOptions,
+            (PromptTuningOptions options, LiveProgress live, CancellationToken token) =>
+                PromptTuning.Run(options, new Progress(p => live.Report($"{options.Method} prompt, {options.Tokens} tokens", p)), token),
+            command.Save, (result, path) => result.Save(path), "the learned prompt and head",
+            command.VariableName, result => result.Main.Name);
 
     private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
