@@ -51,42 +51,16 @@ public static class LanguageZoo
     {
         var recipe = Recipe(name);
         var tokenizer = new CharTokenizer();
-        var folder = cacheFolder ?? ReprogramPaths.Models;
-        var weights = Path.Combine(folder, $"{name}-v1.safetensors");
-        var cardPath = Path.Combine(folder, $"{name}-v1.json");
-        if (File.Exists(weights) && File.Exists(cardPath))
+        var (model, card) = ZooCache.GetOrTrain(name, cacheFolder, () => new TinyGpt(recipe.Config), () =>
         {
-            var card = JsonSerializer.Deserialize<ModelCard>(File.ReadAllText(cardPath))
-                       ?? throw new InvalidDataException($"The model card {cardPath} is empty; delete it and {weights} to retrain.");
-            var cached = new TinyGpt(recipe.Config);
-            try
+            var (trainedModel, report) = Train(recipe, progress, ct);
+            if (report.Stop != StopReason.Completed)
             {
-                cached.load_safetensors(weights);
+                throw new OperationCanceledException($"Training the language model {name} stopped: {report.Message}. Nothing was cached.");
             }
-            catch (Exception e)
-            {
-                throw new InvalidDataException($"The cached model {weights} cannot be read ({e.Message}); delete it to retrain.", e);
-            }
-            if (ParameterChecksum.Of(cached) != card.Checksum)
-            {
-                throw new InvalidDataException($"The cached model {weights} does not match its model card's checksum; delete both files to retrain.");
-            }
-            cached.eval();
-            return (cached, tokenizer, card);
-        }
-
-        var (model, report) = Train(recipe, progress, ct);
-        if (report.Stop != StopReason.Completed)
-        {
-            throw new OperationCanceledException($"Training the language model {name} stopped: {report.Message}. Nothing was cached.");
-        }
-        var trained = MakeCard(recipe, model, tokenizer, report);
-        Directory.CreateDirectory(folder);
-        var temporary = weights + ".tmp";
-        model.save_safetensors(temporary);
-        File.Move(temporary, weights, overwrite: true);
-        File.WriteAllText(cardPath, JsonSerializer.Serialize(trained, new JsonSerializerOptions { WriteIndented = true }));
-        return (model, tokenizer, trained);
+            return (trainedModel, MakeCard(recipe, trainedModel, tokenizer, report));
+        });
+        return (model, tokenizer, card);
     }
 
     /// <summary>Trains a fresh model by a recipe (deterministic from its seeds); the model is left in eval mode.</summary>

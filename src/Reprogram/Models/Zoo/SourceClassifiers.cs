@@ -32,30 +32,14 @@ public static class SourceClassifiers
     public static (SmallCnn Model, ModelCard Card) FashionCnn(IProgress<TrainingProgress>? progress = null,
                                                             CancellationToken cancellationToken = default, string? cacheFolder = null)
     {
-        var folder = cacheFolder ?? ReprogramPaths.Models;
-        var weights = Path.Combine(folder, $"{FashionCnnName}-v1.safetensors");
-        var cardPath = Path.Combine(folder, $"{FashionCnnName}-v1.json");
         var classes = DataSets.FashionMnistClasses;
-        if (File.Exists(weights) && File.Exists(cardPath))
-        {
-            var card = JsonSerializer.Deserialize<ModelCard>(File.ReadAllText(cardPath))
-                       ?? throw new InvalidDataException($"The model card {cardPath} is empty; delete it and {weights} to retrain.");
-            var cached = new SmallCnn(1, 28, classes);
-            try
-            {
-                cached.load_safetensors(weights);
-            }
-            catch (Exception e)
-            {
-                throw new InvalidDataException($"The cached model {weights} cannot be read ({e.Message}); delete it to retrain.", e);
-            }
-            if (ParameterChecksum.Of(cached) != card.Checksum)
-            {
-                throw new InvalidDataException($"The cached model {weights} does not match its model card's checksum; delete both files to retrain.");
-            }
-            return (cached, card);
-        }
+        return ZooCache.GetOrTrain(FashionCnnName, cacheFolder, () => new SmallCnn(1, 28, classes),
+            () => TrainFashionCnn(classes, progress, cancellationToken));
+    }
 
+    private static (SmallCnn Model, ModelCard Card) TrainFashionCnn(IReadOnlyList<string> classes, IProgress<TrainingProgress>? progress,
+                                                                   CancellationToken cancellationToken)
+    {
         using var train = DataSets.FashionMnist(train: true);
         using var test = DataSets.FashionMnist(train: false);
         using var trainSet = train.Subset(12_000, seed: 0);
@@ -80,11 +64,6 @@ public static class SourceClassifiers
             12_000, options.Epochs, options.Seed, report.Curve[^1].Loss, accuracy, 2_000, model.parameters().Sum(p => p.numel()),
             ParameterChecksum.Of(model), "classifies 28 x 28 grey images of clothing into 10 classes; a frozen source model whose label space is clothing",
             classes);
-        Directory.CreateDirectory(folder);
-        var temporary = weights + ".tmp";
-        model.save_safetensors(temporary);
-        File.Move(temporary, weights, overwrite: true);
-        File.WriteAllText(cardPath, JsonSerializer.Serialize(trained, new JsonSerializerOptions { WriteIndented = true }));
         return (model, trained);
     }
 

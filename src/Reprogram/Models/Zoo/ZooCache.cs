@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Reprogram.Frozen;
+using Reprogram.Runtime;
+using TorchSharp;
+using TorchSharp.PyBridge;
+
+namespace Reprogram.Models.Zoo;
+
+/// <summary>
+/// How every zoo model is kept: trained once, saved as <c>{name}-v1.safetensors</c> with a <c>{name}-v1.json</c> model
+/// card in <see cref="ReprogramPaths.Models"/>, and on later uses loaded and checked against the card's checksum.
+/// </summary>
+internal static class ZooCache
+{
+    public static (TModel Model, ModelCard Card) GetOrTrain<TModel>(string name, string? cacheFolder, Func<TModel> create,
+                                                                   Func<(TModel Model, ModelCard Card)> train) where TModel : torch.nn.Module
+    {
+        var folder = cacheFolder ?? ReprogramPaths.Models;
+        var weights = Path.Combine(folder, $"{name}-v1.safetensors");
+        var cardPath = Path.Combine(folder, $"{name}-v1.json");
+        if (File.Exists(weights) && File.Exists(cardPath))
+        {
+            var card = JsonSerializer.Deserialize<ModelCard>(File.ReadAllText(cardPath))
+                       ?? throw new InvalidDataException($"The model card {cardPath} is empty; delete it and {weights} to retrain.");
+            var cached = create();
+            try
+            {
+                cached.load_safetensors(weights);
+            }
+            catch (Exception e)
+            {
+                throw new InvalidDataException($"The cached model {weights} cannot be read ({e.Message}); delete it to retrain.", e);
+            }
+            if (ParameterChecksum.Of(cached) != card.Checksum)
+            {
+                throw new InvalidDataException($"The cached model {weights} does not match its model card's checksum; delete both files to retrain.");
+            }
+            cached.eval();
+            return (cached, card);
+        }
+
+        var (model, trained) = train();
+        Directory.CreateDirectory(folder);
+        var temporary = weights + ".tmp";
+        model.save_safetensors(temporary);
+        File.Move(temporary, weights, overwrite: true);
+        File.WriteAllText(cardPath, JsonSerializer.Serialize(trained, new JsonSerializerOptions { WriteIndented = true }));
+        return (model, trained);
+    }
+}
