@@ -41,10 +41,14 @@ internal static class ZooCache
 
         var (model, trained) = train();
         Directory.CreateDirectory(folder);
-        var temporary = weights + ".tmp";
-        model.save_safetensors(temporary);
-        File.Move(temporary, weights, overwrite: true);
-        File.WriteAllText(cardPath, JsonSerializer.Serialize(trained, new JsonSerializerOptions { WriteIndented = true }));
+        // Several processes (a notebook and a test run) may train the same model at once: each writes its own temporary
+        // files and moves them into place, so a reader never sees half a file. Training is deterministic, so the last
+        // move wins with the same bytes.
+        var unique = $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        model.save_safetensors(weights + unique);
+        File.WriteAllText(cardPath + unique, JsonSerializer.Serialize(trained, new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(weights + unique, weights, overwrite: true);
+        File.Move(cardPath + unique, cardPath, overwrite: true);
         return (model, trained);
     }
 }
