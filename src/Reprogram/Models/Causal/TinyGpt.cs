@@ -16,8 +16,9 @@ public sealed record GptConfig(int VocabularySize, int MaxPositions = 128, int L
 /// A GPT-2-shaped decoder in the nanoGPT manner: token + position embeddings, pre-norm blocks of causal
 /// self-attention and an MLP, a final LayerNorm and an untied output head. Each layer asks an optional
 /// <see cref="IHiddenManipulation"/> for its input (deep prompts) and for key/value prefixes (prefix-tuning).
+/// It is an <see cref="ICausalLm"/>: a <see cref="KvCache"/> lets a shared prompt prefix be computed once.
 /// </summary>
-public sealed class TinyGpt : Module<Tensor, Tensor>, ITokenModel
+public sealed class TinyGpt : Module<Tensor, Tensor>, ICausalLm
 {
     private readonly GptConfig config;
     private readonly Embedding wte, wpe;
@@ -38,6 +39,9 @@ public sealed class TinyGpt : Module<Tensor, Tensor>, ITokenModel
     }
 
     public GptConfig Config => config;
+    CausalLmConfig ICausalLm.Config => new("tinygpt", config.VocabularySize, config.HiddenSize, config.Layers, config.Heads, config.Heads,
+        config.HeadSize, 4 * config.HiddenSize, config.MaxPositions, 1e-5, TieWordEmbeddings: false, AttentionBias: true);
+    public nn.Module Module => this;
     public int VocabularySize => config.VocabularySize;
     public int HiddenSize => config.HiddenSize;
     public int Layers => config.Layers;
@@ -49,31 +53,27 @@ public sealed class TinyGpt : Module<Tensor, Tensor>, ITokenModel
 
     public override Tensor forward(Tensor tokenIds) => ForwardEmbeddings(Embed(tokenIds));
 
-    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden = null, Tensor? attentionMask = null)
+    public Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null) =>
+        ForwardEmbeddings(Embed(ids), null, attentionMask, cache);
+
+    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden = null, Tensor? attentionMask = null) =>
+        ForwardEmbeddings(embeddings, hidden, attentionMask, null);
+
+    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache)
     {
         using var scope = NewDisposeScope();
-        var time = embeddings.shape[1];
-        if (time > config.MaxPositions)
+        var (b, t) = (embeddings.shape[0], embeddings.shape[1]);
+        // Padding counted: a conservative bound that needs no device sync.
+        var held = cache?.Length ?? 0;
+        if (held + t > config.MaxPositions)
         {
-            throw new ArgumentException($"A sequence of {time} positions is longer than the model's {config.MaxPositions}.");
+            throw new ArgumentException($"A sequence of {held + t} positions is longer than the model's {config.MaxPositions}.");
         }
-        var positions = arange(time, device: embeddings.device);
-        var h = embeddings + wpe.forward(positions);
-        for (var layer = 0; layer < blocks.Count; layer++)
-        {
-            if (hidden is not null)
-            {
-                h = hidden.LayerInput(layer, h);
-                // Positions a manipulation inserted in front are real: extend the mask with ones.
-                if (attentionMask is not null && h.shape[1] > attentionMask.shape[1])
-                {
-                    attentionMask = cat([ones(attentionMask.shape[0], h.shape[1] - attentionMask.shape[1], dtype: attentionMask.dtype, device: attentionMask.device), attentionMask], 1);
-                }
-            }
-            var prefix = hidden?.PrefixKeyValues(layer, h.shape[0]);
-            h = blocks[layer].Forward(h, prefix, attentionMask);
-        }
-        return head.forward(lnF.forward(h)).MoveToOuterDisposeScope();
+        var (positions, mask) = CausalLm.PositionsAndMask(b, t, attentionMask, cache, embeddings.device);   // [B, T] each
+        var h = embeddings + wpe.forward(positions);                                                       // [B, T, C]
+        h = CausalLm.RunLayers(h, positions, mask, hidden, cache, config.Layers,
+            (i, x, _, m, prefix, c) => blocks[i].Forward(x, m, prefix, c, i));
+        return head.forward(lnF.forward(h)).MoveToOuterDisposeScope();                                     // [B, T', V]
     }
 }
 
@@ -96,37 +96,22 @@ internal sealed class GptBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor h) => Forward(h, null, null);
+    public override Tensor forward(Tensor h) => Forward(h, ones(h.shape[0], h.shape[1], dtype: ScalarType.Bool, device: h.device), null, null, 0);
 
-    public Tensor Forward(Tensor h, (Tensor Keys, Tensor Values)? prefix, Tensor? attentionMask)
+    /// <summary>h [B, T, C]; mask [B, T] (true = real key); prefix keys/values and the cache as in <see cref="CausalLm.Attend"/>.</summary>
+    public Tensor Forward(Tensor h, Tensor mask, (Tensor Keys, Tensor Values)? prefix, KvCache? cache, int layer)
     {
-        h = h + Attention(ln1.forward(h), prefix, attentionMask);
+        h = h + Attention(ln1.forward(h), mask, prefix, cache, layer);
         return h + fcOut.forward(functional.gelu(fc.forward(ln2.forward(h))));
     }
 
-    private Tensor Attention(Tensor x, (Tensor Keys, Tensor Values)? prefix, Tensor? attentionMask)
+    private Tensor Attention(Tensor x, Tensor mask, (Tensor Keys, Tensor Values)? prefix, KvCache? cache, int layer)
     {
         var (b, t) = (x.shape[0], x.shape[1]);
         var parts = qkv.forward(x).view(b, t, 3, config.Heads, config.HeadSize).permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]
         Tensor q = parts[0], k = parts[1], v = parts[2];
-        var p = 0L;
-        if (prefix is { } kv)
-        {
-            p = kv.Keys.shape[2];
-            k = cat([kv.Keys, k], 2);
-            v = cat([kv.Values, v], 2);
-        }
-        // Query i sees every prefix position and sequence positions j <= i.
-        var allowed = ones(t, p + t, dtype: ScalarType.Bool, device: x.device).tril(p);
-        if (attentionMask is not null)
-        {
-            var keyMask = cat([ones(b, p, dtype: ScalarType.Bool, device: x.device), attentionMask.to(ScalarType.Bool)], 1); // [B, P+T]
-            allowed = allowed.unsqueeze(0) & keyMask.unsqueeze(1); // [B, T, P+T]
-            allowed = allowed.unsqueeze(1);                        // [B, 1, T, P+T]
-        }
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(config.HeadSize);
-        scores = scores.masked_fill(allowed.logical_not(), float.NegativeInfinity);
-        var y = functional.softmax(scores, -1).matmul(v);          // [B, H, T, hd]
+        if (cache is not null) (k, v, mask) = cache.Append(layer, k, v, mask);                         // [B, H, L+T, hd]
+        var y = CausalLm.Attend(q, k, v, mask, prefix);                                                 // [B, H, T, hd]
         return proj.forward(y.transpose(1, 2).contiguous().view(b, t, config.HiddenSize));
     }
 }
