@@ -38,6 +38,18 @@ public sealed record PromptTemplate(
         return full[..full.IndexOf(Fill(QueryFormat, "\u0000", "", null), StringComparison.Ordinal)];
     }
 
-    private static string Fill(string format, string input, string label, string? rationale) =>
+    /// <summary>
+    /// The text an answer adds after a query's prompt: the demonstration format filled with the label, less the query
+    /// format ("Label: {label}" after "Label:" gives " positive"); just the label when the formats do not line up.
+    /// </summary>
+    public string AnswerText(string input, string label)
+    {
+        var demonstration = Fill(DemonstrationFormat, input, label, null);
+        var query = Fill(QueryFormat, input, "", null);
+        return demonstration.StartsWith(query, StringComparison.Ordinal) && demonstration.Length > query.Length ? demonstration[query.Length..] : label;
+    }
+
+    /// <summary>Fills {input}, {label} and {rationale}.</summary>
+    public static string Fill(string format, string input, string label, string? rationale) =>
         format.Replace("{input}", input).Replace("{label}", label).Replace("{rationale}", rationale ?? "");
 }

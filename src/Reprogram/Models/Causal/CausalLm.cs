@@ -62,11 +62,15 @@ public sealed class KvCache : IDisposable
     /// <summary>An independent copy (detached from autograd; tensors are cloned).</summary>
     public KvCache Clone() => Map(t => t.detach().clone());
 
-    /// <summary>A batch-1 cache repeated to <paramref name="batch"/> rows (a shared prefix for a batch of continuations).</summary>
+    /// <summary>
+    /// A batch-1 cache repeated to <paramref name="batch"/> rows (a shared prefix for a batch of continuations). The rows
+    /// are views of this cache's tensors, so expanding copies nothing; appending to them writes new tensors and leaves
+    /// this cache as it was.
+    /// </summary>
     public KvCache Expand(long batch)
     {
         if (Batch != 1) throw new InvalidOperationException($"Only a batch-1 cache can be expanded; this one holds {Batch} rows.");
-        return Map(t => t.detach().expand([batch, .. t.shape.Skip(1)]).clone());
+        return Map(t => t.detach().expand([batch, .. t.shape.Skip(1)]));
     }
 
     private KvCache Map(Func<Tensor, Tensor> f)

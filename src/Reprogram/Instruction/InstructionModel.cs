@@ -1,0 +1,104 @@
+using Microsoft.Extensions.AI;
+using Reprogram.Frozen;
+using Reprogram.Models.Causal;
+using Reprogram.Models.Zoo;
+using Reprogram.Runtime;
+using Reprogram.Training;
+using static TorchSharp.torch;
+
+namespace Reprogram.Instruction;
+
+/// <summary>
+/// The frozen model a prompt-instruction run asks: a local decoder (a zoo model or a Hugging Face checkpoint folder),
+/// which can score label words and generate, held frozen with its checksum; or a remote chat model, which can only
+/// generate and whose weights cannot be checked from here.
+/// </summary>
+public sealed class InstructionModel : IDisposable
+{
+    private readonly FrozenModel<nn.Module>? frozen;
+
+    private InstructionModel(string identity, ICausalLm? local, FrozenModel<nn.Module>? frozen, Func<string, long[]>? encode,
+        ITextGenerator generator, string device)
+    {
+        Identity = identity;
+        Local = local;
+        this.frozen = frozen;
+        Encoder = encode;
+        Generator = generator;
+        Device = device;
+    }
+
+    public string Identity { get; }
+    /// <summary>The local decoder, or null for a remote chat model.</summary>
+    public ICausalLm? Local { get; }
+    public Func<string, long[]>? Encoder { get; }
+    public ITextGenerator Generator { get; }
+    public string Device { get; }
+    public bool CanScore => Local is not null;
+    public long Parameters => frozen?.ParameterCount ?? 0;
+    /// <summary>The checksum of every parameter at load, or a note for a remote model.</summary>
+    public string ChecksumBefore => frozen?.ChecksumAtFreeze ?? RemoteChecksum;
+    public const string RemoteChecksum = "remote model (weights not visible)";
+
+    public long[] Encode(string text, string what)
+    {
+        if (Encoder is null) throw new InvalidOperationException($"{Identity} is a remote chat model: it cannot score label words; use generation.");
+        try { return Encoder(text); }
+        catch (ArgumentException e) { throw new ArgumentException($"{Identity} cannot read {what}: {e.Message}"); }
+    }
+
+    /// <summary>Proves the local model unchanged (throws if it changed) and returns the checksum after the run.</summary>
+    public string VerifyUnchanged() => frozen?.VerifyUnchanged() ?? RemoteChecksum;
+
+    /// <summary>The zoo names, "openai:MODEL" / "ollama:MODEL" for remote chat models, or a checkpoint folder.</summary>
+    public static IReadOnlyList<string> KnownModels { get; } = [LanguageZoo.IclRulesName, LanguageZoo.ArithCotName, "openai:<model>", "ollama:<model>"];
+
+    /// <summary>
+    /// Loads <paramref name="spec"/>: a zoo model (trained on first use, with progress), a Hugging Face checkpoint folder,
+    /// or a remote chat model through <paramref name="remote"/> (which makes the client from "provider:model").
+    /// </summary>
+    public static InstructionModel Load(string spec, Device device, Func<string, string, IChatClient>? remote = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (LanguageZoo.Names.Contains(spec))
+        {
+            var (model, tokenizer, card) = LanguageZoo.Load(spec, progress, cancellationToken);
+            var identity = $"{card.Name} (zoo, {card.Parameters:N0} parameters)";
+            return FromLocal(model, identity, tokenizer.Encode, ids => tokenizer.Decode(ids), device);
+        }
+        var colon = spec.IndexOf(':');
+        if (colon > 0 && !Directory.Exists(spec) && spec[..colon] is var provider && provider.All(char.IsLetter))
+        {
+            if (remote is null) throw new ArgumentException($"'{spec}' names a remote chat model, but no remote backend is configured.");
+            var name = spec[(colon + 1)..];
+            if (name.Length == 0) throw new ArgumentException($"'{spec}' has no model name after '{provider}:'.");
+            var client = remote(provider.ToLowerInvariant(), name);
+            return new InstructionModel($"{name} ({provider}, remote)", null, null, null, new ChatTextGenerator(client, spec), "remote");
+        }
+        if (Directory.Exists(spec))
+        {
+            if (!File.Exists(Path.Combine(spec, "config.json")))
+            {
+                throw new ArgumentException($"The folder {Path.GetFullPath(spec)} has no config.json: it is not a Hugging Face checkpoint.");
+            }
+            var lm = CheckpointLoader.Load(spec);
+            Microsoft.ML.Tokenizers.Tokenizer tokenizer;
+            try { tokenizer = HfTokenizer.Load(spec); }
+            catch { lm.Dispose(); throw; }
+            var identity = $"{Path.GetFileName(Path.GetFullPath(spec).TrimEnd('/'))} ({lm.Config.ModelType}, checkpoint)";
+            return FromLocal(lm, identity, text => tokenizer.EncodeToIds(text).Select(i => (long)i).ToArray(),
+                ids => tokenizer.Decode(ids.Select(i => (int)i)) ?? "", device);
+        }
+        throw new ArgumentException($"'{spec}' is not a model. Allowed: {LanguageZoo.IclRulesName}, {LanguageZoo.ArithCotName} (zoo), " +
+                                    "a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer files), or openai:MODEL / ollama:MODEL with an endpoint.");
+    }
+
+    /// <summary>A local decoder of one's own (the C# API): frozen on <paramref name="device"/>, checksummed; the model is owned from here on.</summary>
+    public static InstructionModel FromLocal(ICausalLm model, string identity, Func<string, long[]> encode, Func<IEnumerable<long>, string> decode, Device device)
+    {
+        var frozen = new FrozenModel<nn.Module>(model.Module, identity, device, ownsModel: true);
+        return new InstructionModel(identity, model, frozen, encode, new LocalTextGenerator(model, encode, decode, identity), frozen.Device.ToString());
+    }
+
+    public void Dispose() => frozen?.Dispose();
+}
