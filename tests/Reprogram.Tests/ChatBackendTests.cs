@@ -340,7 +340,7 @@ public class ChatBackendTests
         Assert.Equal("ollama model 'm' at http://localhost:11434/", ollama.ToString());
     }
 
-    [Fact(Skip = "Trains the arith-cot zoo model on first use (about a minute); run by hand.")]
+    [Fact(Skip = "Trains the arith-cot zoo model on first use (1-7 minutes on 2 cores) into the user's cache; run by hand.")]
     public async Task ChatBackend_zoo_arith_cot_writes_its_scratchpad_through_the_chat_client()
     {
         using var client = LocalChatClient.ForZoo("arith-cot");

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using Reprogram.Models.Causal;
 using Reprogram.Models.Zoo;
+using Reprogram.Training;
 using static TorchSharp.torch;
 
 namespace Reprogram.Instruction.Backends;
@@ -43,10 +44,13 @@ public sealed class LocalChatClient : IChatClient
         ModelId = modelId;
     }
 
-    /// <summary>The zoo model <paramref name="name"/> ("icl-rules", "arith-cot") with its character tokenizer, in eval mode and frozen.</summary>
-    public static LocalChatClient ForZoo(string name)
+    /// <summary>
+    /// The zoo model <paramref name="name"/> ("icl-rules", "arith-cot") with its character tokenizer, in eval mode and
+    /// frozen (trained on first use, see <see cref="LanguageZoo.Load"/>). The client owns the model.
+    /// </summary>
+    public static LocalChatClient ForZoo(string name, IProgress<TrainingProgress>? progress = null, string? cacheFolder = null)
     {
-        var (model, tokenizer, _) = LanguageZoo.Load(name);
+        var (model, tokenizer, _) = LanguageZoo.Load(name, progress, cacheFolder: cacheFolder);
         model.eval();
         foreach (var parameter in model.parameters()) parameter.requires_grad = false;
         return new LocalChatClient(model, tokenizer.Encode, tokenizer.Decode, name, ownsModel: true);
@@ -101,7 +105,7 @@ public sealed class LocalChatClient : IChatClient
         {
             try { return Run(request, text => channel.Writer.TryWrite(text), stop.Token); }
             finally { channel.Writer.TryComplete(); }
-        }, stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);   // always starts, so the channel always completes
         try
         {
             await foreach (var text in channel.Reader.ReadAllAsync(cancellationToken))
