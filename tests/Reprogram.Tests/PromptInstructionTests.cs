@@ -325,3 +325,42 @@ public class PromptInstructionTests(ITestOutputHelper output)
         Assert.True(result.FrozenUnchanged);
     }
 }
+
+/// <summary>The remote backend end to end: an OpenAI-compatible server (in the test) answering through the local adapter.</summary>
+public class RemoteInstructionTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Chain_of_thought_through_an_openai_compatible_endpoint_matches_the_local_run()
+    {
+        using var adapter = Reprogram.Instruction.Backends.LocalChatClient.ForZoo(LanguageZoo.ArithCotName);
+        using var server = new ChatBackendTests.FakeChatServer(adapter);
+        Environment.SetEnvironmentVariable("REPROGRAM_TEST_REMOTE_KEY", "sk-test-not-a-secret-1234");
+        var options = new ChainOfThoughtOptions { Queries = 12, Seeds = [0] };
+        var remote = ChainOfThought.Run(options with
+        {
+            Model = "openai:arith-cot", Endpoint = server.Address.ToString().TrimEnd('/') + "/v1", ApiKeyVariable = "REPROGRAM_TEST_REMOTE_KEY",
+        });
+        var local = ChainOfThought.Run(options);
+        foreach (var s in remote.Settings) output.WriteLine($"remote {s.Label}: {s.Accuracy:P0}; local {local[s.Label].Accuracy:P0}");
+        Assert.Equal(local.Records.Select(r => (r.Setting, r.Prompt, r.Output, r.Extracted)), remote.Records.Select(r => (r.Setting, r.Prompt, r.Output, r.Extracted)));
+        Assert.Equal("Bearer sk-test-not-a-secret-1234", server.LastAuthorization);
+        Assert.Contains("remote", remote.Model);
+        Assert.Equal(0, remote.All[0].FrozenParameters);
+        Assert.DoesNotContain("sk-test", remote.ToJson());
+    }
+
+    [Fact]
+    public void An_unreachable_endpoint_and_a_missing_key_give_clear_errors()
+    {
+        var port = ChatBackendTests.FreePort();
+        var options = new ChainOfThoughtOptions { Queries = 2, Model = "ollama:llama3", Endpoint = $"http://127.0.0.1:{port}" };
+        var e = Assert.Throws<Reprogram.Instruction.Backends.ChatBackendException>(() => ChainOfThought.Run(options));
+        output.WriteLine(e.Message);
+        Assert.Contains($"127.0.0.1:{port}", e.Message);
+        var missing = Assert.ThrowsAny<Exception>(() => ChainOfThought.Run(options with { Model = "openai:gpt-4o-mini", ApiKeyVariable = "REPROGRAM_NO_SUCH_KEY_VARIABLE" }));
+        Assert.Contains("REPROGRAM_NO_SUCH_KEY_VARIABLE", missing.Message);
+        // Likelihood scoring needs the model's token probabilities, which a chat endpoint does not give.
+        var scoring = Assert.Throws<ArgumentException>(() => InContextLearning.Run(new InContextOptions { Model = "ollama:llama3", Endpoint = $"http://127.0.0.1:{port}" }));
+        Assert.Contains("--scoring generation", scoring.Message);
+    }
+}

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.AI;
 using Reprogram.Alignments;
 using Reprogram.Instruction;
+using Reprogram.Instruction.Backends;
 using Reprogram.Manipulations;
 using Reprogram.Runtime;
 using Reprogram.Taxonomy;
@@ -16,15 +17,25 @@ namespace Reprogram.Experiments;
 /// </summary>
 public static class PromptInstruction
 {
-    /// <summary>How remote chat clients are made from (provider, model) for a run's options; set by the remote backend.</summary>
-    public static Func<InstructionOptionsBase, string, string, IChatClient>? RemoteClients { get; set; }
+    /// <summary>
+    /// How remote chat clients are made from a run's options and "provider:model": by default through
+    /// <see cref="RemoteChat"/> (the endpoint from --endpoint or the provider's usual one, the key from the environment
+    /// variable --api-key-env names). Replace it to add a provider of one's own.
+    /// </summary>
+    public static Func<InstructionOptionsBase, string, string, IChatClient> RemoteClients { get; set; } = (options, provider, model) =>
+        RemoteChat.Create(new RemoteChatOptions
+        {
+            Provider = provider,
+            Endpoint = options.Endpoint ?? (provider == RemoteChat.Ollama ? "http://localhost:11434" : "https://api.openai.com/v1"),
+            Model = model,
+            ApiKeyVariable = options.ApiKeyVariable,
+        });
 
     /// <summary>Loads the model the options name (zoo, checkpoint or remote), on their device.</summary>
     public static InstructionModel LoadModel(InstructionOptionsBase options, IProgress<TrainingProgress>? training = null, CancellationToken ct = default)
     {
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
-        Func<string, string, IChatClient>? remote = RemoteClients is { } make ? (provider, model) => make(options, provider, model) : null;
-        return InstructionModel.Load(options.Model, device, remote, training, ct);
+        return InstructionModel.Load(options.Model, device, (provider, model) => RemoteClients(options, provider, model), training, ct);
     }
 
     /// <summary>The task template with the options' overrides.</summary>

@@ -16,6 +16,7 @@ namespace Reprogram.Instruction;
 public sealed class InstructionModel : IDisposable
 {
     private readonly FrozenModel<nn.Module>? frozen;
+    private IDisposable? client;
 
     private InstructionModel(string identity, ICausalLm? local, FrozenModel<nn.Module>? frozen, Func<string, long[]>? encode,
         ITextGenerator generator, string device)
@@ -73,7 +74,7 @@ public sealed class InstructionModel : IDisposable
             var name = spec[(colon + 1)..];
             if (name.Length == 0) throw new ArgumentException($"'{spec}' has no model name after '{provider}:'.");
             var client = remote(provider.ToLowerInvariant(), name);
-            return new InstructionModel($"{name} ({provider}, remote)", null, null, null, new ChatTextGenerator(client, spec), "remote");
+            return new InstructionModel($"{name} ({provider}, remote)", null, null, null, new ChatTextGenerator(client, spec), "remote") { client = client };
         }
         if (Directory.Exists(spec))
         {
@@ -100,5 +101,9 @@ public sealed class InstructionModel : IDisposable
         return new InstructionModel(identity, model, frozen, encode, new LocalTextGenerator(model, encode, decode, identity), frozen.Device.ToString());
     }
 
-    public void Dispose() => frozen?.Dispose();
+    public void Dispose()
+    {
+        frozen?.Dispose();
+        client?.Dispose();
+    }
 }

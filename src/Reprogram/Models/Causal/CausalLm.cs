@@ -237,26 +237,32 @@ public static class CausalLm
         for (var step = 0; step < maxNewTokens; step++)
         {
             var logits = useCache ? model.Forward(next, cache, mask) : model.Forward(sequence, null, mask);
-            var last = logits[.., -1].to(ScalarType.Float32);                                   // [B, V]
-            Tensor token;
-            if (temperature <= 0) token = last.argmax(-1, keepdim: true);
-            else
-            {
-                var scaled = last / temperature;
-                if (topK is { } k && k > 0 && k < scaled.shape[1])
-                {
-                    var threshold = scaled.topk(k, -1).values[.., -1].unsqueeze(1);                        // [B, 1]
-                    scaled = scaled.masked_fill(scaled < threshold, float.NegativeInfinity);
-                }
-                var probs = nn.functional.softmax(scaled, -1).cpu();
-                token = multinomial(probs, 1, generator: generator).to(ids.device);
-            }
-            token = token.to(ScalarType.Int64);
+            var token = NextToken(logits[.., -1], temperature, topK, generator);
             sequence = cat([sequence, token], 1);
             next = token;
             if (mask is not null) mask = cat([mask, ones(mask.shape[0], 1, dtype: mask.dtype, device: mask.device)], 1);
         }
         return sequence.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The next token [B, 1] (int64) from the last position's logits [B, V]: argmax at temperature 0, otherwise a draw
+    /// from softmax(logits / temperature), restricted to the top k when given. Shared by <see cref="Generate(ICausalLm, Tensor, int, double, int?, long, bool, Tensor?)"/>
+    /// and the chat adapter, so both pick the same tokens.
+    /// </summary>
+    internal static Tensor NextToken(Tensor lastLogits, double temperature, int? topK, Generator? generator)
+    {
+        var last = lastLogits.to(ScalarType.Float32);                                           // [B, V]
+        if (temperature <= 0) return last.argmax(-1, keepdim: true).to(ScalarType.Int64);
+        var scaled = last / temperature;
+        if (topK is { } k && k > 0 && k < scaled.shape[1])
+        {
+            var threshold = scaled.topk(k, -1).values[.., -1].unsqueeze(1);                    // [B, 1]
+            scaled = scaled.masked_fill(scaled < threshold, float.NegativeInfinity);
+        }
+        // Sampling on the CPU: the seeded generator lives there, so a seed gives the same tokens on every device.
+        var probs = nn.functional.softmax(scaled, -1).cpu();
+        return multinomial(probs, 1, generator: generator).to(ScalarType.Int64).to(lastLogits.device);
     }
 
     /// <summary>Generate on plain ids (batch 1).</summary>
