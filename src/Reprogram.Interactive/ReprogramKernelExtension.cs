@@ -30,6 +30,8 @@ public sealed class ReprogramKernelExtension : IKernelExtension
         root.AddDirective<ShowDevice>(DeviceDirective.Create(), DeviceDirective.Handle);
         root.AddDirective<RunReprogramming>(ReprogramDirective.Create(), ReprogramDirective.Handle);
         root.AddDirective<RunPromptTuning>(SoftPromptDirective.Create(), SoftPromptDirective.Handle);
+        root.AddDirective<RunInContextLearning>(InstructionDirectives.CreateIcl(), InstructionDirectives.HandleIcl);
+        root.AddDirective<RunChainOfThought>(InstructionDirectives.CreateCot(), InstructionDirectives.HandleCot);
 
         KernelInvocationContext.Current?.DisplayAs(LoadedMessage, "text/html");
         // Say now, not as a stack trace at the first experiment, if libtorch cannot load here.
@@ -43,6 +45,6 @@ public sealed class ReprogramKernelExtension : IKernelExtension
     internal const string LoadedMessage =
         "<div class=\"rp-caption\"><b>Reprogram.Interactive</b> is loaded. Magic commands: " +
         "<code>#!taxonomy</code> (browse published methods by format, location, operator and output alignment), " +
-        "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA), <code>#!reprogram</code> (model reprogramming of a frozen vision model), <code>#!soft-prompt</code> (prompt tuning of a frozen encoder). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
+        "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA), <code>#!reprogram</code> (model reprogramming of a frozen vision model), <code>#!soft-prompt</code> (prompt tuning of a frozen encoder), <code>#!icl</code> (in-context learning), <code>#!cot</code> (chain-of-thought). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
         "<code>TaxonomyCharts</code>. Try <code>#!taxonomy --group-by paradigm</code>.</div>";
 }

@@ -25,7 +25,7 @@ public abstract class KernelTestBase : IAsyncLifetime
         await ReprogramKernelExtension.LoadAsync(Kernel);
         // What the package's extension.dib does after #r.
         await SubmitOk($"#r \"{typeof(Reprogram.Taxonomy.Catalog).Assembly.Location}\"\n#r \"{typeof(ReprogramKernelExtension).Assembly.Location}\"\n" +
-                       "using Reprogram.Taxonomy;\nusing Reprogram.Experiments;\nusing Reprogram.Runtime;\nusing Reprogram.Interactive.Charts;");
+                       "using Reprogram.Taxonomy;\nusing Reprogram.Experiments;\nusing Reprogram.Instruction;\nusing Reprogram.Runtime;\nusing Reprogram.Interactive.Charts;");
     }
 
     public Task DisposeAsync()

@@ -81,7 +81,8 @@ internal static class DirectiveValues
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or Reprogram.Data.DataSetNotFoundException or InvalidDataException
                                       or Reprogram.Runtime.LibTorchUnavailableException or Reprogram.Frozen.FrozenModelChangedException
-                                      or InvalidOperationException or OperationCanceledException or Reprogram.Experiments.LearnedFileException)
+                                      or InvalidOperationException or OperationCanceledException or Reprogram.Experiments.LearnedFileException
+                                      or Reprogram.Instruction.Backends.ChatBackendException)
         {
             context.Fail(command, message: e.Message);
             return;
@@ -114,8 +115,8 @@ internal static class DirectiveValues
 }
 
 /// <summary>
-/// The live view of a training run in a cell: one display per run, updated in place with the progress bar and the
-/// loss and accuracy so far.
+/// The live view of a run in a cell: one display per training run, updated in place with the progress bar and the loss
+/// and accuracy so far; an evaluation (prompt instruction) updates one display with the settings and queries done.
 /// </summary>
 internal sealed class LiveProgress(KernelInvocationContext context)
 {
@@ -125,15 +126,28 @@ internal sealed class LiveProgress(KernelInvocationContext context)
 
     public void Report(string name, TrainingProgress p)
     {
-        if (name != run)
-        {
-            run = name;
-            history.Clear();
-            display = null;
-        }
+        if (name != run) Start(name);
         history.Add(new CurvePoint(p.Step, p.Epoch, p.Loss, p.Accuracy ?? 0));
-        var html = new HtmlString(ResultHtml.Progress(name, p, history));
-        if (display is null) display = context.Display(html, "text/html");
-        else display.Update(html);
+        Show(ResultHtml.Progress(name, p, history));
+    }
+
+    public void Show(string name, Reprogram.Experiments.InstructionProgress p)
+    {
+        if (name != run) Start(name);
+        Show(ResultHtml.Evaluation(name, p));
+    }
+
+    private void Start(string name)
+    {
+        run = name;
+        history.Clear();
+        display = null;
+    }
+
+    private void Show(string html)
+    {
+        var content = new HtmlString(html);
+        if (display is null) display = context.Display(content, "text/html");
+        else display.Update(content);
     }
 }

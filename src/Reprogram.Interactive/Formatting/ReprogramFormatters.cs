@@ -27,6 +27,8 @@ public static class ReprogramFormatters
         Formatter.Register<XPlot.Plotly.PlotlyChart>((c, w) => w.Write(ChartHtml.Render(c)), html);
         Formatter.Register<Reprogram.Experiments.ReprogramResult>((r, w) => w.Write(ReprogramHtml(r)), html);
         Formatter.Register<Reprogram.Experiments.PromptTuningResult>((r, w) => w.Write(PromptTuningHtml(r)), html);
+        Formatter.Register<Reprogram.Experiments.InstructionResult>((r, w) => w.Write(InstructionHtml.Render(r)), html);
+        Formatter.Register<IEnumerable<Reprogram.Experiments.InstructionRecord>>((r, w) => w.Write(Formatting.Html.Style + InstructionHtml.Records(r.ToArray())), html);
     }
 
     /// <summary>A prompt-tuning run: the results table, the curves, and the nearest vocabulary tokens of each soft token.</summary>

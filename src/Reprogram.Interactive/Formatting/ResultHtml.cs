@@ -69,6 +69,14 @@ public static class ResultHtml
         return sb.ToString();
     }
 
+    /// <summary>The live view while an evaluation runs: the setting, queries answered of all, time so far.</summary>
+    public static string Evaluation(string run, InstructionProgress p)
+    {
+        var fraction = p.Total == 0 ? 1 : (double)p.Done / p.Total;
+        return Style + $"<div class=\"rp-caption\"><b>{E(run)}</b>: {E(p.Setting)}; {p.Done:N0}/{p.Total:N0} answers, {p.Elapsed.TotalSeconds:0} s</div>" +
+               string.Create(CultureInfo.InvariantCulture, $"<div style=\"width:420px;height:10px;background:#eee;border-radius:5px\"><div style=\"width:{fraction * 100:0.0}%;height:10px;background:#00798c;border-radius:5px\"></div></div>");
+    }
+
     // A small inline SVG, so the live view needs no script while the cell runs.
     private static string Sparkline(double[] values, string colour, string label)
     {

@@ -77,14 +77,14 @@ public static class PromptInstruction
     internal sealed class Reporter(IProgress<InstructionProgress>? progress, int total)
     {
         private readonly Stopwatch clock = Stopwatch.StartNew();
-        private TimeSpan last = TimeSpan.MinValue;
+        private TimeSpan? last;
         private int done;
 
         public void Step(string setting, int count = 1)
         {
             done += count;
             if (progress is null) return;
-            if (done < total && clock.Elapsed - last < TimeSpan.FromMilliseconds(100)) return;
+            if (done < total && last is { } l && clock.Elapsed - l < TimeSpan.FromMilliseconds(100)) return;
             last = clock.Elapsed;
             progress.Report(new InstructionProgress(setting, Math.Min(done, total), total, clock.Elapsed));
         }
