@@ -93,8 +93,9 @@ public static class InstructionTasks
             Pool = poolExamples,
             Labels = RuleInferenceTask.LabelSets.SelectMany(s => s.Select(c => c.ToString())).ToArray(),
             Template = new PromptTemplate("", "{input}{label}", RuleInferenceTask.Separator.ToString(), "{input}"),
-            // The answer is one character: strict reads exactly one label character first, flexible the first label anywhere.
-            Extraction = new AnswerExtraction(Strict: @"^([a-z])(?:;|$)", Flexible: null),
+            // The answer is one character (the zoo model was trained on labels only, never on what follows them): strict
+            // takes the first character written, flexible the first of the query's labels anywhere in the output.
+            Extraction = new AnswerExtraction(Strict: @"^([a-z])", Flexible: null),
             // No text is content-free in this alphabet; an item the rule never uses ("x") and the bare separator stand in.
             ContentFreeInputs = ["x", ""],
             Stop = [RuleInferenceTask.Separator.ToString()],
