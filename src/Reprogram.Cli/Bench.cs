@@ -62,13 +62,13 @@ public static class Bench
     [
         new("pad-prompt", "images/s",
             "the pad-prompt step of #!reprogram: frozen ResNet-18 [2,2,2,3], batch 32, 84 px padded to 112 px, linear head, Adam",
-            8, PadPromptRates, "pad_prompt.py", []),
+            6, PadPromptRates, "pad_prompt.py", []),
         new("soft-prompt-tiny", "tokens/s",
             "the soft-prompt step of #!soft-prompt on a decoder: frozen TinyGpt (vocab 512, 4 layers, 4 heads, 128 hidden), 8 soft tokens, batch 16 x 64, verbalizer, Adam",
-            8, (steps, warmup) => SoftPromptRates(new GptConfig(512, 128, 4, 4, 128), 16, steps, warmup), "soft_prompt.py", ["512", "4", "4", "128", "16"]),
+            6, (steps, warmup) => SoftPromptRates(new GptConfig(512, 128, 4, 4, 128), 16, steps, warmup), "soft_prompt.py", ["512", "4", "4", "128", "16"]),
         new("soft-prompt-gpt2", "tokens/s",
             "the same step on a GPT-2-small shape (vocab 50257, 12 layers, 12 heads, 768 hidden, random weights), batch 4 x 64",
-            4, (steps, warmup) => SoftPromptRates(new GptConfig(50257, 128, 12, 12, 768), 4, steps, warmup), "soft_prompt.py", ["50257", "12", "12", "768", "4"], Warmup: 1),
+            3, (steps, warmup) => SoftPromptRates(new GptConfig(50257, 128, 12, 12, 768), 4, steps, warmup), "soft_prompt.py", ["50257", "12", "12", "768", "4"], Warmup: 1),
     ];
 
     public static string ScriptFolder => Path.Combine(AppContext.BaseDirectory, "bench");

@@ -97,7 +97,7 @@ public static class Program
     private static Command BenchCommand()
     {
         var rounds = new Option<int>("--rounds") { Description = "Rounds; each runs ours, then PyTorch with glibc, then PyTorch with jemalloc (default: 3).", DefaultValueFactory = _ => 3 };
-        var steps = new Option<int?>("--steps") { Description = "Timed steps per run (default: each workload's own, 4-8)." };
+        var steps = new Option<int?>("--steps") { Description = "Timed steps per run (default: each workload's own, 3-6)." };
         var workloads = new Option<string[]>("--workload", "-w")
         {
             Description = $"Only this workload; repeatable. Known: {string.Join(", ", Bench.Workloads.Select(w => w.Name))}.",
