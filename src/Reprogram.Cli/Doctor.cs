@@ -35,6 +35,7 @@ public static class Doctor
             output.WriteLine($"  {Label(status.State),-12} {path}");
             output.WriteLine($"               {status.Detail}");
         }
+        WriteAllocator(output);
         if (needsFix > 0)
         {
             output.WriteLine(fix
@@ -44,6 +45,22 @@ public static class Doctor
         }
         output.WriteLine("TorchSharp's native library can load from every copy found.");
         return 0;
+    }
+
+    /// <summary>The allocator line: what keeps tensor memory from page-faulting at every step, and what to do where it cannot.</summary>
+    public static void WriteAllocator(TextWriter output)
+    {
+        var status = NativeAllocator.Status();
+        var effect = status.Mode switch
+        {
+            AllocatorMode.Jemalloc => "in effect on every thread",
+            AllocatorMode.GlibcTuned => status.EffectiveOnComputeThread ? "in effect for experiments (library compute thread on glibc's main arena)" : "NOT in effect: no main-arena thread found",
+            _ => "NOT in effect",
+        };
+        output.WriteLine($"allocator: {status.Allocator}, {effect}.");
+        output.WriteLine($"  {status.Detail}");
+        if (status.Advice.Length > 0) output.WriteLine($"  {status.Advice}");
+        if (status.Mode == AllocatorMode.GlibcTuned) output.WriteLine($"  Switch off: {NativeAllocator.EnvironmentVariable}=off (or NativeAllocator.Enabled = false in code).");
     }
 
     private static string Label(PatchState state) => state switch

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Reprogram.Cli.Notebooks;
+using Reprogram.Runtime;
 
 namespace Reprogram.Cli;
 
@@ -10,6 +11,7 @@ public static class Program
         var root = new RootCommand("reprogram: run reprogrammability notebooks and experiments from the command line.");
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(DoctorCommand());
+        root.Subcommands.Add(BenchCommand());
         return await root.Parse(args).InvokeAsync();
     }
 
@@ -89,6 +91,43 @@ public static class Program
             fix, packages,
         };
         command.SetAction(parse => Doctor.Run(parse.GetValue(fix), parse.GetValue(packages), Console.Out));
+        return command;
+    }
+
+    private static Command BenchCommand()
+    {
+        var rounds = new Option<int>("--rounds") { Description = "Rounds; each runs ours, then PyTorch with glibc, then PyTorch with jemalloc (default: 3).", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int?>("--steps") { Description = "Timed steps per run (default: each workload's own, 3-6)." };
+        var workloads = new Option<string[]>("--workload", "-w")
+        {
+            Description = $"Only this workload; repeatable. Known: {string.Join(", ", Bench.Workloads.Select(w => w.Name))}.",
+        };
+        var noReference = new Option<bool>("--no-reference") { Description = "Measure only our steps (no PyTorch runs)." };
+        var python = new Option<string?>("--python") { Description = "The Python with torch for the reference (default: $BENCH_PYTHON or /usr/bin/python3)." };
+        var command = new Command("bench", "Throughput of Reprogram's own training steps on fixed workloads against a PyTorch reference of the same work, interleaved in one session, as a table of ratios.")
+        {
+            rounds, steps, workloads, noReference, python,
+        };
+        command.SetAction(parse =>
+        {
+            var options = new BenchOptions
+            {
+                Rounds = parse.GetValue(rounds),
+                Steps = parse.GetValue(steps),
+                Only = parse.GetValue(workloads) ?? [],
+                Reference = !parse.GetValue(noReference),
+            };
+            if (parse.GetValue(python) is { } p) options = options with { Python = p };
+            try
+            {
+                return Bench.Run(options, Console.Out);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or FileNotFoundException or LibTorchUnavailableException)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 2;
+            }
+        });
         return command;
     }
 

@@ -22,6 +22,8 @@ public sealed class ReprogramKernelExtension : IKernelExtension
 
         // Before any Plotly.NET type is touched (see FSharpCoreResolver).
         FSharpCoreResolver.Install();
+        // As early as an extension can: keeps freed tensor memory mapped (see NativeAllocator); logged once.
+        Reprogram.Runtime.NativeAllocator.Apply();
 
         ReprogramFormatters.Register();
 

@@ -20,6 +20,8 @@ public class DoctorTests
         }
         Assert.Equal(copies.Any(p => LibTorchCompatibility.Inspect(p).State == PatchState.NeedsPatch) ? 1 : 0, exit);
         Assert.Contains("system libstdc++:", text);
+        Assert.Contains("allocator: ", text); // and what to do where the tuning cannot apply
+        if (NativeAllocator.Mode == AllocatorMode.GlibcTuned) Assert.Contains("REPROGRAM_ALLOCATOR=off", text);
     }
 
     [Fact]

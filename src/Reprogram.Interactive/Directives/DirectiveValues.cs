@@ -77,7 +77,8 @@ internal static class DirectiveValues
         {
             var live = new LiveProgress(context);
             var token = context.CancellationToken;
-            result = await Task.Run(() => run(options, live, token), CancellationToken.None);
+            // The library's compute thread: its freed tensor memory stays mapped (see NativeAllocator).
+            result = await Reprogram.Runtime.ComputeThread.RunAsync(() => run(options, live, token));
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or Reprogram.Data.DataSetNotFoundException or InvalidDataException
                                       or Reprogram.Runtime.LibTorchUnavailableException or Reprogram.Frozen.FrozenModelChangedException

@@ -21,6 +21,19 @@ public static class RuntimeHtml
             new[] { "CUDA", r.CudaAvailable ? $"available, {r.CudaDevices} device(s)" : E(r.CudaStatus) },
             new[] { "native library", E(r.NativeLibrary) },
         };
+        if (report.Allocator is { } a)
+        {
+            var where = a.Mode switch
+            {
+                AllocatorMode.Jemalloc => "in effect on every thread",
+                AllocatorMode.GlibcTuned => (a.EffectiveOnComputeThread ? "in effect for experiments (they run on the library's compute thread)" : "<b>not in effect</b>: no main-arena thread found") +
+                                            (a.EffectiveOnThisThread ? ", and on this cell's thread" : "; not on this cell's thread"),
+                _ => "<b>not in effect</b>",
+            };
+            rows.Add(["allocator", $"{E(a.Allocator)}: {where}. {E(a.Detail)}" +
+                                   (a.Advice.Length > 0 ? $"<br>{E(a.Advice)}" : "") +
+                                   (a.Mode == AllocatorMode.GlibcTuned ? $"<br>Switch off: <code>NativeAllocator.Enabled = false</code> or {E(NativeAllocator.EnvironmentVariable)}=off." : "")]);
+        }
         return Style + Table(["", ""], rows, "rp-device");
     }
 

@@ -91,7 +91,11 @@ public static class PromptTuning
     private static (BertEncoder Model, MiniLmTokenizer Tokenizer)? miniLm;
     private static readonly object Gate = new();
 
-    public static PromptTuningResult Run(PromptTuningOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>Runs on <see cref="ComputeThread"/>, where freed tensor memory stays mapped between steps.</summary>
+    public static PromptTuningResult Run(PromptTuningOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        ComputeThread.Run(() => RunHere(options, progress, cancellationToken));
+
+    private static PromptTuningResult RunHere(PromptTuningOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         options.Validate();
         if (options.Model != "minilm") return RunDecoder(options, progress, cancellationToken);

@@ -107,7 +107,11 @@ public static class VisualReprogramming
     /// <summary>Called with the run's name and its progress.</summary>
     public delegate void ProgressHandler(string run, TrainingProgress progress);
 
-    public static ReprogramResult Run(ReprogramOptions options, ProgressHandler? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>Runs on <see cref="ComputeThread"/>, where freed tensor memory stays mapped between steps.</summary>
+    public static ReprogramResult Run(ReprogramOptions options, ProgressHandler? progress = null, CancellationToken cancellationToken = default) =>
+        ComputeThread.Run(() => RunHere(options, progress, cancellationToken));
+
+    private static ReprogramResult RunHere(ReprogramOptions options, ProgressHandler? progress, CancellationToken cancellationToken)
     {
         options.Validate();
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
@@ -169,7 +173,9 @@ public static class VisualReprogramming
     }
 
     /// <summary>Evaluates a saved manipulation and alignment on a data set's test split, with the same options.</summary>
-    public static double Evaluate(string path, ReprogramOptions options)
+    public static double Evaluate(string path, ReprogramOptions options) => ComputeThread.Run(() => EvaluateHere(path, options));
+
+    private static double EvaluateHere(string path, ReprogramOptions options)
     {
         options.Validate();
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();

@@ -41,6 +41,8 @@ public static class TorchRuntime
         {
             if (wantCuda && !_cudaTried && !_loaded) TryCuda();
             if (_loaded) return;
+            // Before libtorch starts its threads, so that they too share glibc's main arena where they can.
+            NativeAllocator.Apply();
             try
             {
                 torch.InitializeDeviceType(DeviceType.CPU);

@@ -57,7 +57,12 @@ public static class Trainer
     public static TimeSpan ProgressInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     public static TrainingReport Train(ITrainingTask task, TrainingOptions options,
-                                       IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+                                       IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        // On the thread whose freed tensor memory stays mapped (see NativeAllocator); inline when already there.
+        Runtime.ComputeThread.Run(() => TrainHere(task, options, progress, cancellationToken));
+
+    private static TrainingReport TrainHere(ITrainingTask task, TrainingOptions options,
+                                            IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         options.Validate();
         if (task.ExampleCount == 0) throw new ArgumentException("There is no training example.");

@@ -3,13 +3,19 @@
 Exactly the work of one training step of Reprogram's TokenClassificationTask with a SoftPrompt and a Verbalizer on a
 TinyGpt-shaped decoder: token + position embeddings, pre-norm blocks (causal self-attention written out as
 softmax(q k^T / sqrt(d) + mask) v, an MLP with exact GELU), final LayerNorm, untied head; all weights frozen. A soft
-prompt of 8 vectors is concatenated in front of the input embeddings of [16, 64] tokens; the next-token logits at the
-last position are reduced to two label tokens by log-softmax; cross-entropy; backward to the prompt; Adam step.
-Arguments: steps warmup vocab layers heads hidden. Prints one JSON line with tokens per second (median, best).
+prompt of 8 vectors is concatenated in front of the input embeddings of [batch, 64] tokens; the next-token logits at
+the last position are reduced to two label tokens by log-softmax; cross-entropy; backward to the prompt; Adam step,
+loss.item(). Weights are random (N(0, 1) embeddings, PyTorch's default Linear init): only the shapes matter here.
+Arguments: steps warmup vocab layers heads hidden [batch, default 16]; `reprogram bench` runs vocab 512, 4 layers,
+4 heads, 128 hidden, batch 16 (soft-prompt-tiny) and vocab 50257, 12 layers, 12 heads, 768 hidden, batch 4
+(soft-prompt-gpt2, the GPT-2-small shape). Threads: $BENCH_THREADS (the .NET side's count).
+Prints one JSON line with tokens per second (median and best over the timed steps) and the environment.
 """
 import json
+import statistics
 import math
 import os
+import re
 import sys
 import time
 
@@ -53,12 +59,19 @@ class Gpt(nn.Module):
         return self.head(self.ln_f(h))
 
 
+def blas_info():
+    """torch's BLAS as built, and the library Debian's alternatives system points libblas.so.3 at (OpenBLAS when installed)."""
+    found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    return (found.group(1) if found else "?") + " -> " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+
+
 def main():
     steps, warmup, vocab, layers, heads, d = (int(a) for a in sys.argv[1:7])
+    batch = int(sys.argv[7]) if len(sys.argv) > 7 else 16
     threads = int(os.environ.get("BENCH_THREADS", "0")) or torch.get_num_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    batch, length, prompt_tokens = 16, 64, 8
+    length, prompt_tokens = 64, 8
     model = Gpt(vocab, 128, layers, heads, d).eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -80,9 +93,8 @@ def main():
         loss.item()
         if step >= warmup:
             rates.append(batch * length / (time.perf_counter() - start))
-    rates.sort()
-    print(json.dumps({"median": rates[len(rates) // 2], "best": rates[-1], "torch": torch.__version__, "threads": threads,
-                      "blas": os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3"),
+    print(json.dumps({"median": statistics.median(rates), "best": max(rates), "torch": torch.__version__, "threads": threads,
+                      "blas": blas_info(),
                       "allocator": "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc"}))
 
 

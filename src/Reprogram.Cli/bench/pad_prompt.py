@@ -4,10 +4,13 @@ Exactly the work of one training step of Reprogram's ImageReprogrammingTask with
 a frozen ResNet-18 with CNTK's block counts [2, 2, 2, 3] (features only, eval mode, no parameter requires grad),
 images [32, 3, 84, 84] zero-padded to 112 px, plus sigmoid(theta) * mask on the frame, ImageNet normalisation, the
 network, a linear head 512 -> 10, cross-entropy, backward to theta and the head, Adam step, loss.item().
+Arguments: steps warmup. Threads: $BENCH_THREADS (the .NET side's count).
 Prints one JSON line: images per second (median and best over the timed steps) and the environment.
 """
 import json
+import statistics
 import os
+import re
 import sys
 import time
 
@@ -83,16 +86,11 @@ def main():
         loss.item()
         if step >= warmup:
             rates.append(batch / (time.perf_counter() - start))
-    rates.sort()
-    blas = "unknown"
-    try:
-        info = [part.strip() for part in torch.__config__.show().split(",") if "BLAS_INFO" in part][0]
-        # Debian's "generic" BLAS is whatever libblas.so.3 the alternatives system points at (OpenBLAS when installed).
-        blas = info + " -> " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
-    except Exception:
-        pass
+    # Debian's "generic" BLAS is whatever libblas.so.3 the alternatives system points at (OpenBLAS when installed).
+    found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    blas = (found.group(1) if found else "?") + " -> " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
     print(json.dumps({
-        "median": rates[len(rates) // 2], "best": rates[-1], "torch": torch.__version__, "threads": threads,
+        "median": statistics.median(rates), "best": max(rates), "torch": torch.__version__, "threads": threads,
         "blas": blas, "allocator": "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc",
     }))
 

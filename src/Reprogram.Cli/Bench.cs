@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Reprogram.Alignments;
+using Reprogram.Experiments;
+using Reprogram.Frozen;
+using Reprogram.Manipulations;
+using Reprogram.Models.Causal;
+using Reprogram.Models.Vision;
+using Reprogram.Runtime;
+using Reprogram.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Reprogram.Cli;
+
+/// <summary>
+/// One fixed workload of <c>reprogram bench</c>: our own step, measured in-process (per-step rates after
+/// <paramref name="Warmup"/> steps), and the PyTorch script doing exactly the same work (in <c>bench/</c> next to the
+/// program, its exact spec in its header). A new workload is one more entry in <see cref="Bench.Workloads"/>.
+/// </summary>
+public sealed record BenchWorkload(
+    string Name,
+    string Unit,
+    string Description,
+    int DefaultSteps,
+    Func<int, int, IReadOnlyList<double>> Ours,
+    string Script,
+    string[] ScriptArgs,
+    int Warmup = 2);
+
+public sealed record BenchOptions
+{
+    public int Rounds { get; init; } = 3;
+    /// <summary>Timed steps per run; null takes each workload's default.</summary>
+    public int? Steps { get; init; }
+    public IReadOnlyList<string> Only { get; init; } = [];
+    public bool Reference { get; init; } = true;
+    public string Python { get; init; } = Environment.GetEnvironmentVariable("BENCH_PYTHON") ?? "/usr/bin/python3";
+
+    public void Validate()
+    {
+        if (Rounds < 1) throw new ArgumentException($"--rounds {Rounds}: give at least 1 round.");
+        if (Steps is < 1) throw new ArgumentException($"--steps {Steps}: give at least 1 timed step.");
+        var unknown = Only.Where(n => Bench.Workloads.All(w => w.Name != n)).ToArray();
+        if (unknown.Length > 0)
+        {
+            throw new ArgumentException($"No workload '{string.Join("', '", unknown)}'. Known: {string.Join(", ", Bench.Workloads.Select(w => w.Name))}.");
+        }
+    }
+}
+
+/// <summary>
+/// <c>reprogram bench</c>: the product's own training steps on fixed workloads, against a PyTorch reference of the same
+/// work run in the same session, interleaved (ours, PyTorch with glibc, PyTorch with jemalloc; repeated per round),
+/// with medians, best values and ratios, and the allocator, threads and BLAS of both sides.
+/// </summary>
+public static class Bench
+{
+    /// <summary>The workloads, in the order they run. Add one by adding a record (its script goes in bench/).</summary>
+    public static List<BenchWorkload> Workloads { get; } =
+    [
+        new("pad-prompt", "images/s",
+            "the pad-prompt step of #!reprogram: frozen ResNet-18 [2,2,2,3], batch 32, 84 px padded to 112 px, linear head, Adam",
+            6, PadPromptRates, "pad_prompt.py", []),
+        new("soft-prompt-tiny", "tokens/s",
+            "the soft-prompt step of #!soft-prompt on a decoder: frozen TinyGpt (vocab 512, 4 layers, 4 heads, 128 hidden), 8 soft tokens, batch 16 x 64, verbalizer, Adam",
+            6, (steps, warmup) => SoftPromptRates(new GptConfig(512, 128, 4, 4, 128), 16, steps, warmup), "soft_prompt.py", ["512", "4", "4", "128", "16"]),
+        new("soft-prompt-gpt2", "tokens/s",
+            "the same step on a GPT-2-small shape (vocab 50257, 12 layers, 12 heads, 768 hidden, random weights), batch 4 x 64",
+            3, (steps, warmup) => SoftPromptRates(new GptConfig(50257, 128, 12, 12, 768), 4, steps, warmup), "soft_prompt.py", ["50257", "12", "12", "768", "4"], Warmup: 1),
+    ];
+
+    public static string ScriptFolder => Path.Combine(AppContext.BaseDirectory, "bench");
+
+    public static int Run(BenchOptions options, TextWriter output)
+    {
+        options.Validate();
+        TorchRuntime.EnsureLoaded();
+        var workloads = Workloads.Where(w => options.Only.Count == 0 || options.Only.Contains(w.Name)).ToArray();
+        var jemalloc = File.Exists(NativeAllocator.JemallocPath) ? NativeAllocator.JemallocPath : null;
+        var python = options.Reference && File.Exists(options.Python) ? options.Python : null;
+        var threads = get_num_threads();
+        var allocator = NativeAllocator.Status();
+        output.WriteLine($"Ours: TorchSharp {typeof(torch).Assembly.GetName().Version}, libtorch {__version__}, {threads} threads (inter-op {get_num_interop_threads()}), " +
+                         $"allocator {allocator.Allocator}{(allocator.EffectiveOnComputeThread ? " (steps on the main-arena compute thread)" : "")}, " +
+                         "GEMM: libtorch's bundled MKL, convolutions: oneDNN.");
+        if (options.Reference && python is null)
+        {
+            output.WriteLine($"No PyTorch reference: {options.Python} not found. Install Debian's python3-torch, libopenblas0-pthread and libjemalloc2.");
+        }
+
+        var rows = new List<string[]>();
+        Reference? environment = null;
+        var clock = Stopwatch.StartNew();
+        foreach (var workload in workloads)
+        {
+            var steps = options.Steps ?? workload.DefaultSteps;
+            output.WriteLine($"{workload.Name}: {workload.Description}; {steps} timed steps after {workload.Warmup} warm-up, {options.Rounds} round(s).");
+            var ours = new List<IReadOnlyList<double>>();
+            var glibc = new List<Reference>();
+            var jem = new List<Reference>();
+            for (var round = 0; round < options.Rounds; round++)
+            {
+                ours.Add(workload.Ours(steps, workload.Warmup));
+                if (python is not null)
+                {
+                    glibc.Add(RunReference(python, workload, steps, threads, null));
+                    if (jemalloc is not null) jem.Add(RunReference(python, workload, steps, threads, jemalloc));
+                }
+                output.WriteLine(F($"  round {round + 1}: ours {Median(ours[^1]):0.0} {workload.Unit}") +
+                    (glibc.Count > round ? F($", PyTorch glibc {glibc[^1].Median:0.0}") : "") +
+                    (jem.Count > round ? F($", PyTorch jemalloc {jem[^1].Median:0.0}") : ""));
+            }
+            var o = Median(ours.Select(Median));
+            var oBest = ours.SelectMany(r => r).Max();
+            environment ??= glibc.FirstOrDefault();
+            var g = glibc.Count > 0 ? Median(glibc.Select(r => r.Median)) : double.NaN;
+            var j = jem.Count > 0 ? Median(jem.Select(r => r.Median)) : double.NaN;
+            rows.Add(
+            [
+                $"{workload.Name} ({workload.Unit})",
+                F($"{o:0.0} ({oBest:0.0})"),
+                glibc.Count > 0 ? F($"{g:0.0} ({glibc.Max(r => r.Best):0.0})") : "-",
+                jem.Count > 0 ? F($"{j:0.0} ({jem.Max(r => r.Best):0.0})") : "-",
+                glibc.Count > 0 ? F($"{o / g:0.00}x") : "-",
+                jem.Count > 0 ? F($"{o / j:0.00}x") : "-",
+            ]);
+        }
+        if (environment is not null)
+        {
+            output.WriteLine($"Reference: PyTorch {environment.Torch}, {environment.Threads} threads, BLAS {environment.Blas}, OMP_WAIT_POLICY=PASSIVE; " +
+                             $"allocators glibc malloc (default) and {(jemalloc is not null ? $"jemalloc (LD_PRELOAD={jemalloc})" : "jemalloc: not installed (apt-get install libjemalloc2)")}.");
+        }
+        output.WriteLine();
+        output.WriteLine("| workload | ours median (best) | PyTorch glibc median (best) | PyTorch jemalloc median (best) | ratio vs glibc | ratio vs jemalloc |");
+        output.WriteLine("|---|---|---|---|---|---|");
+        foreach (var row in rows) output.WriteLine("| " + string.Join(" | ", row) + " |");
+        output.WriteLine();
+        output.WriteLine(F($"Ratios are our median over the reference's median (above 1: we are faster). {clock.Elapsed.TotalSeconds:0} s in all."));
+        return 0;
+    }
+
+    /// <summary>Images per second of each timed step of the pad-prompt task (Reprogram's own task and trainer).</summary>
+    private static IReadOnlyList<double> PadPromptRates(int steps, int warmup)
+    {
+        manual_seed(0);
+        using var frozen = new FrozenModel<ResNet>(new ResNet([2, 2, 2, 3], null, ResNetPreprocessing.ImageNetRgb), "resnet18-shape", CPU);
+        using var images = rand(32 * (steps + warmup), 3, 84, 84);
+        using var labels = randint(10, [32 * (steps + warmup)]);
+        var task = new ImageReprogrammingTask<ResNet>(frozen, new PaddingPrompt(3, 112, 84),
+            new LinearHead(512, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), 0), images, labels);
+        return StepRates(task, 32, 32, warmup);
+    }
+
+    /// <summary>Tokens per second of each timed step of the soft-prompt task on a frozen decoder of this shape.</summary>
+    private static IReadOnlyList<double> SoftPromptRates(GptConfig config, int batch, int steps, int warmup)
+    {
+        manual_seed(0);
+        using var frozen = new FrozenModel<TinyGpt>(new TinyGpt(config), "gpt-shape", CPU);
+        var n = batch * (steps + warmup);
+        using var ids = randint(4, config.VocabularySize, [n, 64]);
+        using var lengths = full(n, 64L, dtype: ScalarType.Int64);
+        using var labels = randint(2, [n]);
+        var prompt = SoftPrompt.Create(frozen.Model, 8, SoftPromptInit.Random, 0);
+        var task = new TokenClassificationTask<TinyGpt>(frozen, prompt, new Verbalizer(["a", "b"], [1L, 2L]), ids, lengths, labels);
+        return StepRates(task, batch, batch * 64, warmup);
+    }
+
+    /// <summary>Trains one epoch with a report after every step; the rate of each step after the warm-up.</summary>
+    private static IReadOnlyList<double> StepRates(ITrainingTask task, int batch, int workPerStep, int warmup)
+    {
+        var times = new List<double> { 0 };
+        var interval = Trainer.ProgressInterval;
+        Trainer.ProgressInterval = TimeSpan.Zero;
+        try
+        {
+            Trainer.Train(task, new TrainingOptions { Epochs = 1, BatchSize = batch, LearningRate = 0.01, Seed = 0 },
+                new StepTimes(times));
+        }
+        finally
+        {
+            Trainer.ProgressInterval = interval;
+        }
+        return times.Zip(times.Skip(1), (a, b) => workPerStep / (b - a)).Skip(warmup).ToArray();
+    }
+
+    private static Reference RunReference(string python, BenchWorkload workload, int steps, int threads, string? preload)
+    {
+        var script = Path.Combine(ScriptFolder, workload.Script);
+        if (!File.Exists(script)) throw new FileNotFoundException($"The reference script {script} is missing from this installation.");
+        var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add(steps.ToString(CultureInfo.InvariantCulture));
+        psi.ArgumentList.Add(workload.Warmup.ToString(CultureInfo.InvariantCulture));
+        foreach (var a in workload.ScriptArgs) psi.ArgumentList.Add(a);
+        psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
+        psi.Environment["BENCH_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+        // OpenBLAS's AVX-512 kernels: the machine pins OPENBLAS_CORETYPE to Haswell for older builds; unset for the reference only.
+        psi.Environment.Remove("OPENBLAS_CORETYPE");
+        psi.Environment.Remove("OPENBLAS_L2_SIZE");
+        if (preload is not null) psi.Environment["LD_PRELOAD"] = preload;
+        else psi.Environment.Remove("LD_PRELOAD");
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {python}.");
+        var error = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"The reference {workload.Script} failed (exit {process.ExitCode}): {error.Result}");
+        var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
+        return new Reference(json.GetProperty("median").GetDouble(), json.GetProperty("best").GetDouble(),
+            json.GetProperty("torch").GetString()!, json.GetProperty("threads").GetInt32(), json.GetProperty("blas").GetString()!);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private sealed record Reference(double Median, double Best, string Torch, int Threads, string Blas);
+
+    private sealed class StepTimes(List<double> times) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => times.Add(value.Elapsed.TotalSeconds);
+    }
+}
