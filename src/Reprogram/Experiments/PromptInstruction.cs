@@ -102,17 +102,22 @@ public sealed record InstructionPrompt(string Prefix, string Full, IReadOnlyList
 /// </summary>
 public static class InContextLearning
 {
+    /// <summary>Loads the model the options name and runs on <see cref="ComputeThread"/> (where freed tensor memory stays mapped).</summary>
     public static InstructionResult Run(InContextOptions options, IProgress<InstructionProgress>? progress = null, CancellationToken cancellationToken = default,
-        IProgress<TrainingProgress>? training = null)
+        IProgress<TrainingProgress>? training = null) => ComputeThread.Run(() =>
     {
         options.Validate();
         using var model = PromptInstruction.LoadModel(options, training, cancellationToken);
         return Run(model, options, progress, cancellationToken);
-    }
+    });
 
     /// <summary>In-context learning on a model already loaded (the C# API; the caller disposes the model).</summary>
     public static InstructionResult Run(InstructionModel model, InContextOptions options, IProgress<InstructionProgress>? progress = null,
-        CancellationToken cancellationToken = default, ISentenceEmbedder? embedder = null)
+        CancellationToken cancellationToken = default, ISentenceEmbedder? embedder = null) =>
+        ComputeThread.Run(() => RunHere(model, options, progress, cancellationToken, embedder));
+
+    private static InstructionResult RunHere(InstructionModel model, InContextOptions options, IProgress<InstructionProgress>? progress,
+        CancellationToken cancellationToken, ISentenceEmbedder? embedder)
     {
         options.Validate();
         if (options.Scoring == "likelihood" && !model.CanScore)
@@ -334,17 +339,21 @@ public static class InContextLearning
 /// </summary>
 public static class ChainOfThought
 {
+    /// <summary>Loads the model the options name and runs on <see cref="ComputeThread"/> (where freed tensor memory stays mapped).</summary>
     public static InstructionResult Run(ChainOfThoughtOptions options, IProgress<InstructionProgress>? progress = null, CancellationToken cancellationToken = default,
-        IProgress<TrainingProgress>? training = null)
+        IProgress<TrainingProgress>? training = null) => ComputeThread.Run(() =>
     {
         options.Validate();
         using var model = PromptInstruction.LoadModel(options, training, cancellationToken);
         return Run(model, options, progress, cancellationToken);
-    }
+    });
 
     /// <summary>Chain-of-thought on a model already loaded (the C# API; the caller disposes the model).</summary>
     public static InstructionResult Run(InstructionModel model, ChainOfThoughtOptions options, IProgress<InstructionProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) => ComputeThread.Run(() => RunHere(model, options, progress, cancellationToken));
+
+    private static InstructionResult RunHere(InstructionModel model, ChainOfThoughtOptions options, IProgress<InstructionProgress>? progress,
+        CancellationToken cancellationToken)
     {
         options.Validate();
         var clock = Stopwatch.StartNew();
