@@ -110,6 +110,10 @@ public sealed class DecoderTests : IClassFixture<DecoderCheckpoints>
         var all = cat([prefix, first], 1);
         var steps = Enumerable.Range(0, (int)all.shape[1]).Select(i => model.Forward(all[.., i..(i + 1)], stepwise)).ToArray();
         AssertClose(cat(steps, 1), model.Forward(all), $"{kind}: token by token vs at once");
+        // Logits of the last positions only: the tail of the full logits.
+        var tail = model.Forward(all, lastPositions: 2);
+        Assert.Equal(2, tail.shape[1]);
+        AssertClose(tail, model.Forward(all)[.., ^2..], $"{kind}: last positions vs the full forward");
     }
 
     [Theory]

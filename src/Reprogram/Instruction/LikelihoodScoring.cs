@@ -16,7 +16,8 @@ public sealed record ScoringCost(long Tokens, int ForwardPasses);
 /// Log-likelihood scoring of answer choices with shared-prefix caching: requests with the same prefix (the same
 /// demonstrations) share one key/value cache, computed once and expanded over a batch of their continuations. Without
 /// the cache each row carries its whole prompt. Both read the same tokens, so predictions agree (scores to float32
-/// rounding). Queries whose choices are all one token take one row; others one row per choice.
+/// rounding). Queries whose choices are all one token take one row; others one row per choice. Rows are left-padded
+/// so that only the last columns, the ones read, go through the output head.
 /// </summary>
 public static class LikelihoodScoring
 {
@@ -77,32 +78,36 @@ public static class LikelihoodScoring
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     using var chunkScope = NewDisposeScope();
+                    // Left-padded, so every row ends in the last column and only the columns that are read get logits.
                     var width = chunk.Max(c => c.Tokens.Length);
-                    Tensor? logits = null;                                                                   // [N, W, V]
-                    if (width > 0)
+                    var need = chunk.SelectMany(c => c.Reads.Where(r => r.Position >= 0).Select(r => c.Tokens.Length - r.Position)).DefaultIfEmpty(0).Max();
+                    Tensor? logits = null;                                                                   // [N, need, V]
+                    if (width > 0 && need > 0)
                     {
                         var ids = new long[chunk.Length * width];
                         var mask = new long[chunk.Length * width];
                         for (var i = 0; i < chunk.Length; i++)
                         {
-                            chunk[i].Tokens.CopyTo(ids, i * width);
-                            for (var k = 0; k < chunk[i].Tokens.Length; k++) mask[i * width + k] = 1;
+                            var pad = width - chunk[i].Tokens.Length;
+                            chunk[i].Tokens.CopyTo(ids, i * width + pad);
+                            for (var k = pad; k < width; k++) mask[i * width + k] = 1;
                         }
                         var idsTensor = tensor(ids, [chunk.Length, width], device: device);
                         var maskTensor = tensor(mask, [chunk.Length, width], device: device);
                         using var rowsCache = cache?.Expand(chunk.Length);
-                        logits = model.Forward(idsTensor, rowsCache, maskTensor);
+                        logits = model.Forward(idsTensor, rowsCache, maskTensor, lastPositions: need);
                         tokens += chunk.Sum(c => c.Tokens.Length);
                         passes++;
                     }
-                    // Gather only the positions that are read (in a row, or the cached prefix's last), then normalise in float64.
-                    var reads = chunk.SelectMany((row, i) => row.Reads.Select(read => (Row: i, Read: read))).ToArray();
+                    // Gather the positions that are read (in a row, or the cached prefix's last), then normalise in float64.
+                    var reads = chunk.SelectMany((row, i) => row.Reads.Select(read => (Row: i, Read: read, row.Tokens.Length))).ToArray();
                     var inRows = reads.Where(r => r.Read.Position >= 0).ToArray();
                     var atPrefix = reads.Where(r => r.Read.Position < 0).ToArray();
                     if (inRows.Length > 0)
                     {
-                        var flat = logits!.reshape(-1, logits.shape[2]);                                     // [N * W, V]
-                        var at = tensor(inRows.Select(r => (long)r.Row * width + r.Read.Position).ToArray(), device: device);
+                        var flat = logits!.reshape(-1, logits.shape[2]);                                     // [N * need, V]
+                        // Row position p of a row of length L sits in column need - L + p of the logits.
+                        var at = tensor(inRows.Select(r => (long)r.Row * need + need - r.Length + r.Read.Position).ToArray(), device: device);
                         Accumulate(scores, inRows.Select(r => r.Read).ToArray(), flat.index_select(0, at), device);
                     }
                     if (atPrefix.Length > 0)

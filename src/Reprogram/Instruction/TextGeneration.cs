@@ -76,7 +76,7 @@ public sealed class LocalTextGenerator(ICausalLm model, Func<string, long[]> enc
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
-            var logits = model.Forward(next, cache, attention)[.., -1].to(ScalarType.Float32);            // [N, V]
+            var logits = model.Forward(next, cache, attention, lastPositions: 1)[.., -1].to(ScalarType.Float32); // [N, V]
             Tensor token;
             if (generator is null) token = logits.argmax(-1);
             else

@@ -201,7 +201,7 @@ public sealed class LocalChatClient : IChatClient
                 {
                     // The first step reads the whole prompt; later steps only the last token (the cache holds the rest).
                     var input = tensor(step == 0 ? request.Prompt : [generated[^1]], device: device).unsqueeze(0);
-                    var logits = model.Forward(input, cache);
+                    var logits = model.Forward(input, cache, lastPositions: 1);
                     token = CausalLm.NextToken(logits[.., -1], request.Temperature, request.TopK, generator).cpu().item<long>();
                 }
                 generated.Add(token);

@@ -24,10 +24,12 @@ public interface ICausalLm : ITokenModel, IDisposable
     /// Token ids [B, T] to logits [B, T, V]. With a cache, positions continue from what it holds and the new keys and
     /// values are appended to it. <paramref name="attentionMask"/> is [B, T] for the new tokens (1 = real) or
     /// [B, cache + T] (Hugging Face style, only its last T columns are read: the cache remembers its own mask).
+    /// With <paramref name="lastPositions"/> only the last n positions get logits [B, n, V] (the output head is the
+    /// largest matrix of a small model; scoring and generation read one position per row).
     /// </summary>
-    Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null);
+    Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null, int? lastPositions = null);
     /// <summary>Embeddings [B, T, D] to logits, with a hidden manipulation and/or a cache.</summary>
-    Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache);
+    Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache, int? lastPositions = null);
     /// <summary>The underlying module (for .to(device), eval(), parameters()).</summary>
     nn.Module Module { get; }
 }
@@ -173,6 +175,9 @@ public static class CausalLm
         return nn.functional.softmax(scores, -1).matmul(v);                                     // [B, H, T, hd]
     }
 
+    /// <summary>The last <paramref name="n"/> positions of hidden states [B, T, C] (all of them when n is null or covers T).</summary>
+    internal static Tensor LastPositions(Tensor h, int? n) => n is { } k && k > 0 && k < h.shape[1] ? h.narrow(1, h.shape[1] - k, k) : h;
+
     /// <summary>[B, kvH, S, hd] to [B, H, S, hd]: query head h reads key/value head h / (H / kvH).</summary>
     internal static Tensor RepeatHeads(Tensor x, long heads)
     {
@@ -236,7 +241,7 @@ public static class CausalLm
         var next = ids;
         for (var step = 0; step < maxNewTokens; step++)
         {
-            var logits = useCache ? model.Forward(next, cache, mask) : model.Forward(sequence, null, mask);
+            var logits = useCache ? model.Forward(next, cache, mask, lastPositions: 1) : model.Forward(sequence, null, mask, lastPositions: 1);
             var token = NextToken(logits[.., -1], temperature, topK, generator);
             sequence = cat([sequence, token], 1);
             next = token;

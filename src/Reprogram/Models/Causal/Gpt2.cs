@@ -54,13 +54,13 @@ public sealed class Gpt2 : Module<Tensor, Tensor>, ICausalLm
 
     public override Tensor forward(Tensor ids) => Forward(ids);
 
-    public Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null) =>
-        ForwardEmbeddings(Embed(ids), null, attentionMask, cache);
+    public Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null, int? lastPositions = null) =>
+        ForwardEmbeddings(Embed(ids), null, attentionMask, cache, lastPositions);
 
     public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden = null, Tensor? attentionMask = null) =>
         ForwardEmbeddings(embeddings, hidden, attentionMask, null);
 
-    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache)
+    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache, int? lastPositions = null)
     {
         using var scope = NewDisposeScope();
         var (b, t) = (embeddings.shape[0], embeddings.shape[1]);
@@ -71,7 +71,7 @@ public sealed class Gpt2 : Module<Tensor, Tensor>, ICausalLm
         var h = embeddings + transformer.wpe.forward(positions);                                           // [B, T, C]
         h = CausalLm.RunLayers(h, positions, mask, hidden, cache, config.Layers,
             (i, x, _, m, prefix, c) => transformer.h[i].Forward(x, m, prefix, c, i));
-        h = transformer.ln_f.forward(h);
+        h = transformer.ln_f.forward(CausalLm.LastPositions(h, lastPositions));
         var logits = lm_head is null ? h.matmul(transformer.wte.weight!.t()) : lm_head.forward(h);          // [B, T', V]
         return logits.MoveToOuterDisposeScope();
     }

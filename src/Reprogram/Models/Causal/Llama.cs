@@ -65,13 +65,13 @@ public sealed class Llama : Module<Tensor, Tensor>, ICausalLm
 
     public override Tensor forward(Tensor ids) => Forward(ids);
 
-    public Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null) =>
-        ForwardEmbeddings(Embed(ids), null, attentionMask, cache);
+    public Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null, int? lastPositions = null) =>
+        ForwardEmbeddings(Embed(ids), null, attentionMask, cache, lastPositions);
 
     public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden = null, Tensor? attentionMask = null) =>
         ForwardEmbeddings(embeddings, hidden, attentionMask, null);
 
-    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache)
+    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache, int? lastPositions = null)
     {
         using var scope = NewDisposeScope();
         var (b, t) = (embeddings.shape[0], embeddings.shape[1]);
@@ -82,7 +82,7 @@ public sealed class Llama : Module<Tensor, Tensor>, ICausalLm
                 var (cos, sin) = Rotary(pos, x.dtype);                                                     // [B, 1, T, hd]
                 return model.layers[i].Forward(x, cos, sin, m, prefix, c, i);
             });
-        h = model.norm.Forward(h);
+        h = model.norm.Forward(CausalLm.LastPositions(h, lastPositions));
         var logits = lm_head is null ? h.matmul(model.embed_tokens.weight!.t()) : lm_head.forward(h);       // [B, T', V]
         return logits.MoveToOuterDisposeScope();
     }

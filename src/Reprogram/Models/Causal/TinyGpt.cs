@@ -53,13 +53,13 @@ public sealed class TinyGpt : Module<Tensor, Tensor>, ICausalLm
 
     public override Tensor forward(Tensor tokenIds) => ForwardEmbeddings(Embed(tokenIds));
 
-    public Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null) =>
-        ForwardEmbeddings(Embed(ids), null, attentionMask, cache);
+    public Tensor Forward(Tensor ids, KvCache? cache = null, Tensor? attentionMask = null, int? lastPositions = null) =>
+        ForwardEmbeddings(Embed(ids), null, attentionMask, cache, lastPositions);
 
     public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden = null, Tensor? attentionMask = null) =>
         ForwardEmbeddings(embeddings, hidden, attentionMask, null);
 
-    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache)
+    public Tensor ForwardEmbeddings(Tensor embeddings, IHiddenManipulation? hidden, Tensor? attentionMask, KvCache? cache, int? lastPositions = null)
     {
         using var scope = NewDisposeScope();
         var (b, t) = (embeddings.shape[0], embeddings.shape[1]);
@@ -73,7 +73,7 @@ public sealed class TinyGpt : Module<Tensor, Tensor>, ICausalLm
         var h = embeddings + wpe.forward(positions);                                                       // [B, T, C]
         h = CausalLm.RunLayers(h, positions, mask, hidden, cache, config.Layers,
             (i, x, _, m, prefix, c) => blocks[i].Forward(x, m, prefix, c, i));
-        return head.forward(lnF.forward(h)).MoveToOuterDisposeScope();                                     // [B, T', V]
+        return head.forward(lnF.forward(CausalLm.LastPositions(h, lastPositions))).MoveToOuterDisposeScope();  // [B, T' or n, V]
     }
 }
 
