@@ -57,6 +57,9 @@ public sealed record BenchOptions
 /// </summary>
 public static class Bench
 {
+    // Before Workloads: static fields initialise in order. vocab, layers, heads, hidden, demonstration and query tokens, queries.
+    private static readonly string[] IclShape = ["8192", "4", "6", "384", "12", "6", "200"];
+
     /// <summary>The workloads, in the order they run. Add one by adding a record (its script goes in bench/).</summary>
     public static List<BenchWorkload> Workloads { get; } =
     [
@@ -69,7 +72,17 @@ public static class Bench
         new("soft-prompt-gpt2", "tokens/s",
             "the same step on a GPT-2-small shape (vocab 50257, 12 layers, 12 heads, 768 hidden, random weights), batch 4 x 64",
             3, (steps, warmup) => SoftPromptRates(new GptConfig(50257, 128, 12, 12, 768), 4, steps, warmup), "soft_prompt.py", ["50257", "12", "12", "768", "4"], Warmup: 1),
+        new("icl-16shot-cached", "queries/s",
+            "16-shot label-word scoring of #!icl, 200 queries, with the shared-prefix cache: frozen TinyGpt (vocab 8192, 4 layers, 6 heads, 384 hidden), " +
+            "16 demonstrations x 12 tokens, 6-token queries, 3 one-token label words, batches of 32",
+            3, (steps, warmup) => IclScoringRates(true, steps, warmup), "icl_scoring.py", [.. IclShape, "1"], Warmup: 1),
+        new("icl-16shot-uncached", "queries/s",
+            "the same evaluation recomputing the demonstrations for every query",
+            2, (steps, warmup) => IclScoringRates(false, steps, warmup), "icl_scoring.py", [.. IclShape, "0"], Warmup: 1),
     ];
+
+    /// <summary>Scoring tokens per second of the last ICL runs (cached, uncached), for the summary line.</summary>
+    private static readonly Dictionary<bool, double> IclTokensPerSecond = new();
 
     public static string ScriptFolder => Path.Combine(AppContext.BaseDirectory, "bench");
 
@@ -91,6 +104,7 @@ public static class Bench
         }
 
         var rows = new List<string[]>();
+        var medians = new Dictionary<string, (double Ours, double Glibc)>();
         Reference? environment = null;
         var clock = Stopwatch.StartNew();
         foreach (var workload in workloads)
@@ -113,6 +127,7 @@ public static class Bench
                     (jem.Count > round ? F($", PyTorch jemalloc {jem[^1].Median:0.0}") : ""));
             }
             var o = Median(ours.Select(Median));
+            medians[workload.Name] = (o, glibc.Count > 0 ? Median(glibc.Select(r => r.Median)) : double.NaN);
             var oBest = ours.SelectMany(r => r).Max();
             environment ??= glibc.FirstOrDefault();
             var g = glibc.Count > 0 ? Median(glibc.Select(r => r.Median)) : double.NaN;
@@ -129,7 +144,7 @@ public static class Bench
         }
         if (environment is not null)
         {
-            output.WriteLine($"Reference: PyTorch {environment.Torch}, {environment.Threads} threads, BLAS {environment.Blas}, OMP_WAIT_POLICY=PASSIVE; " +
+            output.WriteLine($"Reference: PyTorch {environment.Torch}, {environment.Threads} threads, BLAS {environment.Blas} (OPENBLAS_CORETYPE={OpenBlasCoreType() ?? "its own detection"}), OMP_WAIT_POLICY=PASSIVE; " +
                              $"allocators glibc malloc (default) and {(jemalloc is not null ? $"jemalloc (LD_PRELOAD={jemalloc})" : "jemalloc: not installed (apt-get install libjemalloc2)")}.");
         }
         output.WriteLine();
@@ -138,6 +153,12 @@ public static class Bench
         foreach (var row in rows) output.WriteLine("| " + string.Join(" | ", row) + " |");
         output.WriteLine();
         output.WriteLine(F($"Ratios are our median over the reference's median (above 1: we are faster). {clock.Elapsed.TotalSeconds:0} s in all."));
+        if (medians.TryGetValue("icl-16shot-cached", out var c) && medians.TryGetValue("icl-16shot-uncached", out var u))
+        {
+            output.WriteLine(F($"Shared-prefix cache (16 shots, 200 queries): ours {c.Ours / u.Ours:0.0}x faster than recomputing (goal: 5x)") +
+                             (double.IsNaN(c.Glibc) ? "" : F($"; PyTorch glibc {c.Glibc / u.Glibc:0.0}x")) +
+                             F($". Scoring throughput: {IclTokensPerSecond.GetValueOrDefault(true):N0} tokens/s cached, {IclTokensPerSecond.GetValueOrDefault(false):N0} tokens/s recomputing (tokens run through the model)."));
+        }
         return 0;
     }
 
@@ -166,6 +187,30 @@ public static class Bench
         var task = new TokenClassificationTask<TinyGpt>(frozen, prompt, new Verbalizer(["a", "b"], [1L, 2L]), ids, lengths, labels);
         return StepRates(task, batch, batch * 64, warmup);
     }
+
+    /// <summary>Queries per second of whole 16-shot evaluations (Reprogram's LikelihoodScoring), on the compute thread.</summary>
+    private static IReadOnlyList<double> IclScoringRates(bool cached, int steps, int warmup) => ComputeThread.Run(() =>
+    {
+        manual_seed(0);
+        var (vocab, layers, heads, hidden, demo, query, queries) = (8192, 4, 6, 384, 12, 6, 200);
+        using var model = new TinyGpt(new GptConfig(vocab, 16 * demo + query + 8, layers, heads, hidden));
+        model.eval();
+        var random = new Random(0);
+        long[] Ids(int n) => Enumerable.Range(0, n).Select(_ => (long)random.Next(1, vocab)).ToArray();
+        var prefix = Ids(16 * demo);
+        var requests = Enumerable.Range(0, queries).Select(_ => new Instruction.ScoringRequest(prefix, Ids(query), [Ids(1), Ids(1), Ids(1)])).ToArray();
+        var rates = new List<double>();
+        for (var step = 0; step < warmup + steps; step++)
+        {
+            var clock = Stopwatch.StartNew();
+            var (_, cost) = Instruction.LikelihoodScoring.Score(model, requests, cached, batchRows: 32);
+            var seconds = clock.Elapsed.TotalSeconds;
+            if (step < warmup) continue;
+            rates.Add(queries / seconds);
+            IclTokensPerSecond[cached] = cost.Tokens / seconds;
+        }
+        return (IReadOnlyList<double>)rates;
+    });
 
     /// <summary>Trains one epoch with a report after every step; the rate of each step after the warm-up.</summary>
     private static IReadOnlyList<double> StepRates(ITrainingTask task, int batch, int workPerStep, int warmup)
@@ -196,9 +241,11 @@ public static class Bench
         foreach (var a in workload.ScriptArgs) psi.ArgumentList.Add(a);
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
         psi.Environment["BENCH_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
-        // OpenBLAS's AVX-512 kernels: the machine pins OPENBLAS_CORETYPE to Haswell for older builds; unset for the reference only.
-        psi.Environment.Remove("OPENBLAS_CORETYPE");
+        // The best-tuned reference: Debian 12's OpenBLAS (0.3.21) does not recognise every CPU it runs on and then falls back
+        // to generic kernels (45 vs 197 GFLOP/s at 1024^3 on one of these machines), so the core type is set from the CPU's flags.
         psi.Environment.Remove("OPENBLAS_L2_SIZE");
+        if (OpenBlasCoreType() is { } core) psi.Environment["OPENBLAS_CORETYPE"] = core;
+        else psi.Environment.Remove("OPENBLAS_CORETYPE");
         if (preload is not null) psi.Environment["LD_PRELOAD"] = preload;
         else psi.Environment.Remove("LD_PRELOAD");
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {python}.");
@@ -209,6 +256,20 @@ public static class Bench
         var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
         return new Reference(json.GetProperty("median").GetDouble(), json.GetProperty("best").GetDouble(),
             json.GetProperty("torch").GetString()!, json.GetProperty("threads").GetInt32(), json.GetProperty("blas").GetString()!);
+    }
+
+    /// <summary>SkylakeX where the CPU has AVX-512, Haswell where it has AVX2 (OpenBLAS's own names), otherwise null (its detection).</summary>
+    public static string? OpenBlasCoreType()
+    {
+        try
+        {
+            var flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))?.Split(' ') ?? [];
+            return flags.Contains("avx512f") ? "SkylakeX" : flags.Contains("avx2") ? "Haswell" : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     private static double Median(IEnumerable<double> values)

@@ -101,6 +101,13 @@ public sealed class InstructionModel : IDisposable
         return new InstructionModel(identity, model, frozen, encode, new LocalTextGenerator(model, encode, decode, identity), frozen.Device.ToString());
     }
 
+    /// <summary>
+    /// A chat model behind any <see cref="IChatClient"/> (a remote client of one's own, or a local model behind an adapter):
+    /// generation only, weights not visible. The client is disposed with this model.
+    /// </summary>
+    public static InstructionModel FromChatClient(IChatClient client, string identity) =>
+        new(identity + " (chat client)", null, null, null, new ChatTextGenerator(client, identity), "remote") { client = client };
+
     public void Dispose()
     {
         frozen?.Dispose();
