@@ -31,7 +31,7 @@ public sealed record BenchWorkload(
 
 public sealed record BenchOptions
 {
-    public int Rounds { get; init; } = 3;
+    public int Rounds { get; init; } = 2;
     /// <summary>Timed steps per run; null takes each workload's default.</summary>
     public int? Steps { get; init; }
     public IReadOnlyList<string> Only { get; init; } = [];

@@ -96,7 +96,7 @@ public static class Program
 
     private static Command BenchCommand()
     {
-        var rounds = new Option<int>("--rounds") { Description = "Rounds; each runs ours, then PyTorch with glibc, then PyTorch with jemalloc (default: 3).", DefaultValueFactory = _ => 3 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds; each runs ours, then PyTorch with glibc, then PyTorch with jemalloc (default: 2).", DefaultValueFactory = _ => 2 };
         var steps = new Option<int?>("--steps") { Description = "Timed steps per run (default: each workload's own, 3-6)." };
         var workloads = new Option<string[]>("--workload", "-w")
         {

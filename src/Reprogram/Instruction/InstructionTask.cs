@@ -87,8 +87,7 @@ public static class InstructionTasks
         return new InstructionTask
         {
             Name = Rules,
-            Description = $"rule inference (generated, seed {seed}: hidden rule {string.Concat(RuleInferenceTask.Items.Zip(rule, (i, l) => $"{i}{l} "))}" +
-                          $"; {queries} queries, pool of {pool})",
+            Description = $"rule inference (generated: per seed a hidden rule, a pool of {pool} and {queries} queries)",
             Queries = queryExamples,
             Pool = poolExamples,
             Labels = RuleInferenceTask.LabelSets.SelectMany(s => s.Select(c => c.ToString())).ToArray(),
@@ -124,7 +123,7 @@ public static class InstructionTasks
         return new InstructionTask
         {
             Name = Addition,
-            Description = $"3-digit addition (generated, seed {seed}; {queries} queries, pool of {pool})",
+            Description = $"3-digit addition (generated: {queries} problems per seed)",
             Queries = queryExamples,
             Pool = poolExamples,
             Template = direct,
