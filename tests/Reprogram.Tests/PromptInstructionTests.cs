@@ -364,3 +364,50 @@ public class RemoteInstructionTests(ITestOutputHelper output)
         Assert.Contains("--scoring generation", scoring.Message);
     }
 }
+
+/// <summary>In-context learning on a Hugging Face checkpoint folder with its own BPE tokenizer and the user's CSV task.</summary>
+public class CheckpointInstructionTests(DecoderCheckpoints checkpoints) : IClassFixture<DecoderCheckpoints>
+{
+    [Fact]
+    public void A_checkpoint_folder_scores_multi_token_label_words_the_same_with_and_without_the_cache()
+    {
+        // The generated GPT-2 checkpoint (vocabulary of 100) with a byte-level BPE vocabulary that fits it; label " yy" takes two tokens.
+        var folder = Path.Combine(Path.GetTempPath(), $"gpt2-icl-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            foreach (var file in Directory.GetFiles(checkpoints.Folder("gpt2"))) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+            var vocab = new Dictionary<string, int>();
+            for (var b = 32; b < 127; b++) vocab[b == 32 ? "Ġ" : ((char)b).ToString()] = vocab.Count;
+            vocab["Ġx"] = vocab.Count;
+            vocab["Ġy"] = vocab.Count;
+            File.WriteAllText(Path.Combine(folder, "vocab.json"), System.Text.Json.JsonSerializer.Serialize(vocab));
+            File.WriteAllText(Path.Combine(folder, "merges.txt"), "#version: 0.2\nĠ x\nĠ y\n");
+            var csv = Path.Combine(folder, "task.csv");
+            File.WriteAllLines(csv, ["text,label", .. Enumerable.Range(0, 40).Select(i => $"{(i % 2 == 0 ? "a" : "b")}{i},{(i % 2 == 0 ? "x" : "yy")}")]);
+
+            // The checkpoint has 32 positions: a compact template, and the default one refused with the numbers.
+            var options = new InContextOptions
+            {
+                Model = folder, Task = csv, Shots = [0, 2], Seeds = [0, 1], Queries = 10, Pool = 8, Calibration = "both", Selections = ["balanced"],
+                DemonstrationFormat = "{input}:{label}", Separator = "\n", QueryFormat = "{input}:",
+            };
+            var tooLong = Assert.Throws<ArgumentException>(() => InContextLearning.Run(options with { DemonstrationFormat = null, Separator = null, QueryFormat = null, Shots = [4] }));
+            Assert.Contains("more than the model's 32 positions", tooLong.Message);
+            var cached = InContextLearning.Run(options);
+            var recomputed = InContextLearning.Run(options with { SharedPrefixCache = false });
+            Assert.Contains("gpt2", cached.Model);
+            Assert.Equal(cached.Records.Select(r => r.Extracted), recomputed.Records.Select(r => r.Extracted));
+            Assert.True(cached.TokensProcessed < recomputed.TokensProcessed);
+            Assert.True(cached.FrozenUnchanged);
+            Assert.Matches(@"^[ab]\d+:(x|yy)\n[ab]\d+:(x|yy)\n[ab]\d+:$", cached["2-shot, balanced"].Records[0].Prompt);
+            // Generation through the same model, and chain-of-thought prompts in the text format.
+            var generated = InContextLearning.Run(options with { Scoring = "generation", Calibration = "none", MaxNewTokens = 3 });
+            Assert.All(generated.Records, r => Assert.NotNull(r.ExtractedFlexible is null ? r.Output : r.ExtractedFlexible));
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
+    }
+}

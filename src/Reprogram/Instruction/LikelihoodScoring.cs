@@ -26,6 +26,18 @@ public static class LikelihoodScoring
         int batchRows = 32, CancellationToken cancellationToken = default)
     {
         if (batchRows < 1) throw new ArgumentException($"batchRows must be at least 1, not {batchRows}.");
+        for (var r = 0; r < requests.Count; r++)
+        {
+            var request = requests[r];
+            if (request.Choices.Count == 0) throw new ArgumentException($"Query {r} has no answer choices to score.");
+            if (request.Choices.Any(c => c.Length == 0)) throw new ArgumentException($"Query {r} has an answer choice that encodes to no tokens.");
+            var longest = request.Prefix.Length + request.Query.Length + request.Choices.Max(c => c.Length) - 1;
+            if (longest > model.MaxPositions)
+            {
+                throw new ArgumentException($"A prompt and its answer take {longest} tokens, more than the model's {model.MaxPositions} positions " +
+                                            "(fewer shots, shorter demonstrations or a shorter template).");
+            }
+        }
         var scores = requests.Select(r => new double[r.Choices.Count]).ToArray();
         long tokens = 0;
         var passes = 0;
@@ -52,8 +64,6 @@ public static class LikelihoodScoring
                 foreach (var r in group)
                 {
                     var request = requests[r];
-                    if (request.Choices.Count == 0) throw new ArgumentException($"Query {r} has no answer choices to score.");
-                    if (request.Choices.Any(c => c.Length == 0)) throw new ArgumentException($"Query {r} has an answer choice that encodes to no tokens.");
                     var context = cached ? request.Query : [.. request.Prefix, .. request.Query];
                     if (context.Length == 0 && !cached)
                     {
