@@ -97,7 +97,7 @@ public static class Bench
         var allocator = NativeAllocator.Status();
         output.WriteLine($"Ours: TorchSharp {typeof(torch).Assembly.GetName().Version}, libtorch {__version__}, {threads} threads (inter-op {get_num_interop_threads()}), " +
                          $"allocator {allocator.Allocator}{(allocator.EffectiveOnComputeThread ? " (steps on the main-arena compute thread)" : "")}, " +
-                         "GEMM: libtorch's bundled MKL, convolutions: oneDNN.");
+                         $"OpenMP wait policy {OpenMpWaitPolicy.Status}, GEMM: libtorch's bundled MKL, convolutions: oneDNN.");
         if (options.Reference && python is null)
         {
             output.WriteLine($"No PyTorch reference: {options.Python} not found. Install Debian's python3-torch, libopenblas0-pthread and libjemalloc2.");

@@ -61,6 +61,7 @@ public static class Doctor
         output.WriteLine($"  {status.Detail}");
         if (status.Advice.Length > 0) output.WriteLine($"  {status.Advice}");
         if (status.Mode == AllocatorMode.GlibcTuned) output.WriteLine($"  Switch off: {NativeAllocator.EnvironmentVariable}=off (or NativeAllocator.Enabled = false in code).");
+        output.WriteLine($"OpenMP wait policy: {OpenMpWaitPolicy.Status}.");
     }
 
     private static string Label(PatchState state) => state switch

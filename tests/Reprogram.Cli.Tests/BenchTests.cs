@@ -17,6 +17,25 @@ public class BenchTests
         Assert.True(double.Parse(ours, System.Globalization.CultureInfo.InvariantCulture) > 0, row);
     }
 
+    [Theory]
+    [InlineData(null, "OpenMP wait policy PASSIVE (set by Reprogram before libtorch loaded")]
+    [InlineData("ACTIVE", "OpenMP wait policy ACTIVE (from the environment)")]
+    public void OpenMP_threads_wait_passively_unless_the_user_chose_a_policy(string? policy, string expected)
+    {
+        // A fresh process: the policy must be in place before libtorch (and so libgomp) loads.
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Reprogram.Cli.dll"));
+        foreach (var a in new[] { "bench", "--no-reference", "--workload", "soft-prompt-tiny", "--rounds", "1", "--steps", "1" }) psi.ArgumentList.Add(a);
+        if (policy is null) psi.Environment.Remove("OMP_WAIT_POLICY");
+        else psi.Environment["OMP_WAIT_POLICY"] = policy;
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, error.Result);
+        Assert.Contains(expected, output);
+    }
+
     [Fact]
     public void Every_workload_has_its_reference_script_next_to_the_program()
     {

@@ -51,6 +51,7 @@ public class AllocatorTests(Xunit.Abstractions.ITestOutputHelper output) : Kerne
     {
         var html = Html(await SubmitOk("#!device")).Single(h => h.Contains("rp-device"));
         Assert.Contains("allocator", html);
+        Assert.Contains("OpenMP wait policy", html);
         if (NativeAllocator.Mode == AllocatorMode.GlibcTuned)
         {
             Assert.Contains("in effect for experiments", html);

@@ -34,6 +34,7 @@ public static class RuntimeHtml
                                    (a.Advice.Length > 0 ? $"<br>{E(a.Advice)}" : "") +
                                    (a.Mode == AllocatorMode.GlibcTuned ? $"<br>Switch off: <code>NativeAllocator.Enabled = false</code> or {E(NativeAllocator.EnvironmentVariable)}=off." : "")]);
         }
+        rows.Add(["OpenMP wait policy", E(OpenMpWaitPolicy.Status)]);
         return Style + Table(["", ""], rows, "rp-device");
     }
 

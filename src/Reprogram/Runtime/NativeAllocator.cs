@@ -78,6 +78,7 @@ public static class NativeAllocator
     /// <summary>Applies the settings once (before libtorch starts its threads where the caller can), and logs one line.</summary>
     public static void Apply()
     {
+        OpenMpWaitPolicy.Apply();
         lock (Gate)
         {
             if (Enabled) ApplyLocked();
@@ -200,7 +201,7 @@ public static class NativeAllocator
     private static bool IsOffValue(string? value) =>
         value is not null && value.Trim().ToLowerInvariant() is "off" or "0" or "false" or "no" or "glibc";
 
-    private static bool MapsContain(string name)
+    internal static bool MapsContain(string name)
     {
         try
         {
