@@ -298,6 +298,33 @@ public class PromptInstructionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Chain_of_thought_prompts_have_the_exact_text_of_each_mode()
+    {
+        // A decoder with room for demonstrations with rationales (the zoo adder has 64 positions: one worked example is 40).
+        manual_seed(5);
+        var tokenizer = new CharTokenizer();
+        using var model = InstructionModel.FromLocal(new TinyGpt(new GptConfig(tokenizer.VocabularySize, MaxPositions: 256, Layers: 1, Heads: 2, HiddenSize: 16)),
+            "random 256-position gpt", tokenizer.Encode, ids => tokenizer.Decode(ids), CPU);
+        var options = new ChainOfThoughtOptions { Modes = ["direct", "zero-shot", "few-shot"], Shots = 2, Queries = 3, Pool = 6, MaxNewTokens = 8 };
+        var result = ChainOfThought.Run(model, options);
+        var task = InstructionTasks.ThreeDigitAddition(0, 3, 6);
+        var q = task.Queries[0];
+        var d = Demonstrations.Permutation(6, 0).Take(2).Select(i => task.Pool[i]).ToArray();
+        // Direct with 2 shots: worked answers without rationales, then "a+b=".
+        Assert.Equal($"{d[0].Input}={d[0].Answer}.{d[1].Input}={d[1].Answer}.{q.Input}=", result["direct, 2-shot"].Records[0].Prompt);
+        // Zero-shot: the query and the trigger.
+        Assert.Equal($"{q.Input}:", result["zero-shot CoT, trigger \":\""].Records[0].Prompt);
+        // Few-shot: each demonstration with its scratchpad (Wei et al.'s rationale), then the query in the scratchpad format.
+        Assert.Equal($"{d[0].Input}:{d[0].Rationale};{d[0].Answer}.{d[1].Input}:{d[1].Rationale};{d[1].Answer}.{q.Input}:",
+            result["few-shot CoT, 2 rationales"].Records[0].Prompt);
+        Assert.Matches(@"^\d\+\d\+0=\d\d,\d\+\d\+[01]=\d\d,\d\+\d\+[01]=\d\d$", d[0].Rationale);
+        // The user's trigger replaces the task's.
+        var custom = ChainOfThought.Run(model, options with { Modes = ["zero-shot"], Trigger = "=" });
+        Assert.Equal($"{q.Input}=", custom.Settings[0].Records[0].Prompt);
+        Assert.True(result.FrozenUnchanged);
+    }
+
+    [Fact]
     public void Zoo_icl_rules_accuracy_rises_with_shots_and_similar_demonstrations_beat_random()
     {
         var options = new InContextOptions
