@@ -325,6 +325,30 @@ public class PromptInstructionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_users_jsonl_with_rationales_gives_few_shot_chain_of_thought_prompts()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"problems-{Guid.NewGuid():N}.jsonl");
+        File.WriteAllLines(file, Enumerable.Range(1, 12).Select(i =>
+            $"{{\"text\": \"Tom has {i} apples and buys 2 more. How many?\", \"label\": \"{i + 2}\", \"rationale\": \"{i} and 2 make {i + 2}.\"}}"));
+        try
+        {
+            var task = InstructionTasks.Load(file, seed: 0, queries: 4, pool: 8);
+            Assert.All(task.Pool, p => Assert.EndsWith($"make {p.Answer}.", p.Rationale));
+            var cot = task.ChainOfThought!;
+            var prompt = InContextLearning.BuildPrompts(task, cot.WithRationales, new RandomDemonstrations(), DemonstrationOrder.AsSelected, 1, 0)[0];
+            var d = task.Pool[Demonstrations.Permutation(task.Pool.Count, 0)[0]];
+            Assert.Equal($"Q: {d.Input}\nA: {d.Rationale} The answer is {d.Answer}.\n\nQ: {task.Queries[0].Input}\nA:", prompt.Full);
+            // Numeric answers: the flexible rule takes the last number of a rationale.
+            Assert.Equal("9", cot.Extraction.ExtractFlexible("7 and 2 make 9, I think", task.Labels));
+            Assert.Equal("9", cot.Extraction.ExtractStrict("7 and 2 make 9. The answer is 9."));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Zoo_icl_rules_accuracy_rises_with_shots_and_similar_demonstrations_beat_random()
     {
         var options = new InContextOptions

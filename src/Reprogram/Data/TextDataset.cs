@@ -8,6 +8,18 @@ public sealed record TextDataset(string Name, IReadOnlyList<string> Texts, IRead
 {
     public int Count => Texts.Count;
 
+    /// <summary>A worked rationale per text (chain-of-thought demonstrations), when the file has a "rationale" column.</summary>
+    public IReadOnlyList<string?>? Rationales { get; init; }
+
+    /// <summary>The rows at these indices, in this order.</summary>
+    public TextDataset Rows(IReadOnlyList<int> indices, string? name = null) => this with
+    {
+        Name = name ?? Name,
+        Texts = indices.Select(i => Texts[i]).ToArray(),
+        Labels = indices.Select(i => Labels[i]).ToArray(),
+        Rationales = Rationales is { } r ? indices.Select(i => r[i]).ToArray() : null,
+    };
+
     /// <summary>A class-balanced subset chosen by the seed (as many per class as available, up to count / classes).</summary>
     public TextDataset Subset(int count, int seed)
     {
@@ -16,7 +28,7 @@ public sealed record TextDataset(string Name, IReadOnlyList<string> Texts, IRead
         var chosen = Enumerable.Range(0, ClassNames.Count)
             .SelectMany(c => Enumerable.Range(0, Count).Where(i => Labels[i] == c).OrderBy(_ => random.Next()).Take(perClass))
             .OrderBy(_ => random.Next()).ToArray();
-        return this with { Texts = chosen.Select(i => Texts[i]).ToArray(), Labels = chosen.Select(i => Labels[i]).ToArray() };
+        return Rows(chosen);
     }
 
     /// <summary>Disjoint train and test parts, class-balanced, from the seed.</summary>
@@ -34,8 +46,7 @@ public sealed record TextDataset(string Name, IReadOnlyList<string> Texts, IRead
             test.AddRange(items.Take(testPerClass));
             train.AddRange(items.Skip(testPerClass).Take(trainPerClass));
         }
-        TextDataset Part(List<int> idx, string suffix) =>
-            this with { Name = Name + suffix, Texts = idx.Select(i => Texts[i]).ToArray(), Labels = idx.Select(i => Labels[i]).ToArray() };
+        TextDataset Part(List<int> idx, string suffix) => Rows(idx, Name + suffix);
         return (Part(train.OrderBy(_ => random.Next()).ToList(), ""), Part(test, ""));
     }
 }
@@ -111,7 +122,7 @@ public static class TextDataSets
     public static TextDataset FromFile(string path, string textColumn = "text", string labelColumn = "label")
     {
         if (!File.Exists(path)) throw new DataSetNotFoundException($"No data file at {Path.GetFullPath(path)}.");
-        var rows = new List<(string Text, string Label)>();
+        var rows = new List<(string Text, string Label, string? Rationale)>();
         var lineNumber = 0;
         if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
@@ -122,7 +133,8 @@ public static class TextDataSets
                 try
                 {
                     using var doc = JsonDocument.Parse(line);
-                    rows.Add((doc.RootElement.GetProperty(textColumn).ToString(), doc.RootElement.GetProperty(labelColumn).ToString()));
+                    rows.Add((doc.RootElement.GetProperty(textColumn).ToString(), doc.RootElement.GetProperty(labelColumn).ToString(),
+                        doc.RootElement.TryGetProperty("rationale", out var rationale) ? rationale.ToString() : null));
                 }
                 catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
                 {
@@ -136,6 +148,7 @@ public static class TextDataSets
             var header = Fields(reader.ReadLine() ?? throw new InvalidDataException($"{path} is empty."));
             var ti = header.FindIndex(h => h.Equals(textColumn, StringComparison.OrdinalIgnoreCase));
             var li = header.FindIndex(h => h.Equals(labelColumn, StringComparison.OrdinalIgnoreCase));
+            var ri = header.FindIndex(h => h.Equals("rationale", StringComparison.OrdinalIgnoreCase));
             if (ti < 0 || li < 0) throw new InvalidDataException($"{path}: the header needs columns '{textColumn}' and '{labelColumn}' (found: {string.Join(", ", header)}).");
             lineNumber = 1;
             while (reader.ReadLine() is { } line)
@@ -144,13 +157,16 @@ public static class TextDataSets
                 if (string.IsNullOrWhiteSpace(line)) continue;
                 var f = Fields(line);
                 if (f.Count <= Math.Max(ti, li)) throw new InvalidDataException($"{path}, line {lineNumber}: {f.Count} fields, expected at least {Math.Max(ti, li) + 1}.");
-                rows.Add((f[ti], f[li]));
+                rows.Add((f[ti], f[li], ri >= 0 && ri < f.Count ? f[ri] : null));
             }
         }
         if (rows.Count == 0) throw new InvalidDataException($"{path} has no rows.");
         var classes = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToArray();
         return new TextDataset(Path.GetFileNameWithoutExtension(path), rows.Select(r => r.Text).ToArray(),
-            rows.Select(r => Array.IndexOf(classes, r.Label)).ToArray(), classes, path);
+            rows.Select(r => Array.IndexOf(classes, r.Label)).ToArray(), classes, path)
+        {
+            Rationales = rows.Any(r => !string.IsNullOrEmpty(r.Rationale)) ? rows.Select(r => r.Rationale).ToArray() : null,
+        };
     }
 
     // A small CSV field splitter: commas, double quotes, "" inside quotes.

@@ -143,9 +143,20 @@ public static class InstructionTasks
     public static InstructionTask FromTextDataset(TextDataset data, int seed, int queries, int pool)
     {
         // The split is fixed (seed 0) so that every seed answers the same queries; the seed changes the demonstrations.
-        var (train, test) = data.Split(pool, queries, 0);
+        // Classification: a class-balanced split. Open answers (about as many distinct labels as rows, e.g. sums of word
+        // problems): a plain seeded split, since balancing by answer would put every single-example answer in one part.
+        TextDataset train, test;
+        if (data.ClassNames.Count * 2 <= data.Count) (train, test) = data.Split(pool, queries, 0);
+        else
+        {
+            var order = Demonstrations.Permutation(data.Count, 0);
+            test = data.Rows(order.Take(queries).ToArray());
+            train = data.Rows(order.Skip(queries).Take(pool).ToArray());
+        }
+        if (train.Count == 0) throw new ArgumentException($"{data.Name} has {data.Count} rows: none left for demonstrations after {test.Count} queries (fewer --queries).");
+        var numeric = data.ClassNames.All(c => decimal.TryParse(c, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out _));
         InstructionExample[] Examples(TextDataset part) =>
-            part.Texts.Select((t, i) => new InstructionExample(t, data.ClassNames[part.Labels[i]])).ToArray();
+            part.Texts.Select((t, i) => new InstructionExample(t, data.ClassNames[part.Labels[i]], null, part.Rationales?[i])).ToArray();
         return new InstructionTask
         {
             Name = data.Name,
@@ -160,7 +171,9 @@ public static class InstructionTasks
                 new PromptTemplate("", "Q: {input}\nA: The answer is {label}.", "\n\n", "Q: {input}\nA: The answer is"),
                 new PromptTemplate("", "Q: {input}\nA: {rationale} The answer is {label}.", "\n\n", "Q: {input}\nA:"),
                 "Q: {input}\nA:", " Let's think step by step.",
-                new AnswerExtraction(Strict: @"[Tt]he answer is:?\s*(.+?)\.?\s*$", Flexible: null), Stop: ["\n\n"], MaxNewTokens: 128),
+                // Numeric answers (word problems): flexible takes the last number written; otherwise the first label word found.
+                new AnswerExtraction(Strict: @"[Tt]he answer is:?\s*(.+?)\.?\s*$", Flexible: numeric ? @"(-?\d+(?:,\d{3})*(?:\.\d+)?)(?!.*\d)" : null),
+                Stop: ["\n\n"], MaxNewTokens: 128),
         };
     }
 }
