@@ -20,7 +20,7 @@ public class BenchTests
     [Theory]
     [InlineData(null, "OpenMP wait policy PASSIVE (set by Reprogram before libtorch loaded")]
     [InlineData("ACTIVE", "OpenMP wait policy ACTIVE (from the environment)")]
-    public void OpenMP_threads_wait_passively_unless_the_user_chose_a_policy(string? policy, string expected)
+    public async Task OpenMP_threads_wait_passively_unless_the_user_chose_a_policy(string? policy, string expected)
     {
         // A fresh process: the policy must be in place before libtorch (and so libgomp) loads.
         var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -30,9 +30,9 @@ public class BenchTests
         else psi.Environment["OMP_WAIT_POLICY"] = policy;
         using var process = System.Diagnostics.Process.Start(psi)!;
         var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, error.Result);
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, await error);
         Assert.Contains(expected, output);
     }
 

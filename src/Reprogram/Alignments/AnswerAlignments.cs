@@ -141,10 +141,3 @@ public sealed class LabelWordLikelihood : IAnswerAlignment
     public string Name => "label-word likelihood (verbalizer)";
     public OutputAlignment Kind => OutputAlignment.RuleBased;
 }
-
-/// <summary>The model's answer is read as written (exact match, no rule beyond trimming): the identity alignment.</summary>
-public sealed class AnswerAsWritten : IAnswerAlignment
-{
-    public string Name => "answer as written";
-    public OutputAlignment Kind => OutputAlignment.Identity;
-}

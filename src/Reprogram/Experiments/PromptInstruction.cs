@@ -202,21 +202,11 @@ public static class InContextLearning
                     var bucket = perCalibration[calibrated];
                     var label = Label(name, calibrated);
                     IAnswerAlignment alignment = options.Scoring == "generation" ? extraction : calibrated ? new ContextualCalibration() : new LabelWordLikelihood();
-                    var metrics = new Dictionary<string, double>();
-                    var setting = new InstructionSetting
-                    {
-                        Label = label, Shots = shots, Selection = selection.Name, Order = order.ToString(), Calibrated = calibrated, Mode = "in-context",
-                        AccuracyPerSeed = bucket.Accuracy, FlexibleAccuracyPerSeed = options.Scoring == "generation" ? bucket.Flexible : null,
-                        Records = bucket.Records,
-                        Main = null!,
-                    };
-                    if (options.Scoring == "generation")
-                    {
-                        metrics["accuracy (strict)"] = setting.Accuracy;
-                        metrics["accuracy (flexible)"] = setting.FlexibleAccuracy!.Value;
-                    }
-                    else metrics["accuracy"] = setting.Accuracy;
-                    metrics["spread over seeds (sd)"] = setting.Spread;
+                    var generated = options.Scoring == "generation";
+                    var metrics = generated
+                        ? new Dictionary<string, double> { ["accuracy (strict)"] = bucket.Accuracy.Average(), ["accuracy (flexible)"] = bucket.Flexible.Average() }
+                        : new Dictionary<string, double> { ["accuracy"] = bucket.Accuracy.Average() };
+                    metrics["spread over seeds (sd)"] = Statistics.StandardDeviation(bucket.Accuracy);
                     var share = calibrations.Length;
                     var main = PromptInstruction.Row(label, $"{shots}-shot demonstrations ({selection.Name}, {Describe(order)})", alignment, model, tasks[0], metrics,
                         settingClock.Elapsed / share, (long)tasks.Length * first.Queries.Count, (totalTokens - tokensBefore) / share, options.Seeds, checksum,
@@ -226,7 +216,11 @@ public static class InContextLearning
                             ["calibration"] = calibrated ? "contextual" : "none", ["scoring"] = options.Scoring,
                             ["shared-prefix cache"] = options.SharedPrefixCache ? "on" : "off", ["seeds"] = string.Join(",", options.Seeds),
                         });
-                    results.Add(setting with { Main = main });
+                    results.Add(new InstructionSetting
+                    {
+                        Label = label, Shots = shots, Selection = selection.Name, Order = Describe(order), Calibrated = calibrated, Mode = "in-context",
+                        AccuracyPerSeed = bucket.Accuracy, FlexibleAccuracyPerSeed = generated ? bucket.Flexible : null, Records = bucket.Records, Main = main,
+                    });
                 }
             }
         }
@@ -430,14 +424,10 @@ public static class ChainOfThought
             }
             var checksum = model.VerifyUnchanged();
             IAnswerAlignment alignment = samples > 1 ? new MajorityVote() : extraction;
-            var setting = new InstructionSetting
-            {
-                Label = label, Shots = shots, Selection = shots > 0 ? selection.Name : "none", Order = "as selected", Mode = mode, Samples = samples,
-                AccuracyPerSeed = strictPerSeed, FlexibleAccuracyPerSeed = flexiblePerSeed, Records = records, Main = null!,
-            };
             var metrics = new Dictionary<string, double>
             {
-                ["accuracy (strict)"] = setting.Accuracy, ["accuracy (flexible)"] = setting.FlexibleAccuracy!.Value, ["spread over seeds (sd)"] = setting.Spread,
+                ["accuracy (strict)"] = strictPerSeed.Average(), ["accuracy (flexible)"] = flexiblePerSeed.Average(),
+                ["spread over seeds (sd)"] = Statistics.StandardDeviation(strictPerSeed),
             };
             var manipulation = mode switch
             {
@@ -454,7 +444,11 @@ public static class ChainOfThought
                     ["strict rule"] = extraction.Strict, ["flexible rule"] = extraction.Flexible ?? "first answer choice in the text",
                     ["seeds"] = string.Join(",", options.Seeds),
                 });
-            results.Add(setting with { Main = main });
+            results.Add(new InstructionSetting
+            {
+                Label = label, Shots = shots, Selection = shots > 0 ? selection.Name : "none", Order = "as selected", Mode = mode, Samples = samples,
+                AccuracyPerSeed = strictPerSeed, FlexibleAccuracyPerSeed = flexiblePerSeed, Records = records, Main = main,
+            });
         }
         var after = model.VerifyUnchanged();
         return new InstructionResult
