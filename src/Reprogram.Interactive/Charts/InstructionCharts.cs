@@ -40,7 +40,8 @@ public static class InstructionCharts
     /// <summary>Every setting side by side: strict and flexible accuracy (bars = spread over seeds), e.g. chain-of-thought against direct.</summary>
     public static GenericChart Comparison(InstructionResult result)
     {
-        var labels = result.Settings.Select(s => s.Label).ToArray();
+        // Setting names are long ("zero-shot CoT, trigger ":", self-consistency (5 samples, T=0.7)"): one part per line.
+        var labels = result.Settings.Select(s => s.Label.Replace(", ", "<br>")).ToArray();
         Trace Bars(string name, IEnumerable<double> values, IEnumerable<double> spread, string colour)
         {
             var t = new Trace("bar");
@@ -60,6 +61,7 @@ public static class InstructionCharts
         var layout = new Layout();
         layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"{Capitalise(result.Kind)} on {result.Model}: accuracy per setting" });
         layout.SetProperty("barmode", "group");
+        layout.SetProperty("xaxis", new Dictionary<string, object> { ["tickangle"] = 0, ["automargin"] = true });
         layout.SetProperty("yaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = "accuracy (%)" }, ["range"] = new[] { 0, 105 } });
         layout.SetProperty("height", 380);
         return GenericChart.setLayout(layout, GenericChart.ofTraceObjects(true, traces));
