@@ -83,3 +83,23 @@ public class InstructionDirectiveTests : KernelTestBase
         await AssertKernelStillUsable();
     }
 }
+
+public class InstructionCancellationTests : KernelTestBase
+{
+    [Fact]
+    public async Task A_cancelled_icl_cell_stops_with_a_message_and_the_kernel_stays_usable()
+    {
+        // Large enough to be still running when the cancel arrives (about a minute uncancelled).
+        var running = Submit("#!icl --model icl-rules --shots 0,1,2,4,8 --seeds 30 --queries 2000 --pool 32 --selection random,balanced --no-cache");
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Kernel.SendAsync(new Microsoft.DotNet.Interactive.Commands.Cancel());
+        var result = await running;
+        var failure = result.Events.OfType<Microsoft.DotNet.Interactive.Events.CommandFailed>().FirstOrDefault();
+        Assert.NotNull(failure);
+        Assert.Contains("cancel", failure!.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the cell took {clock.Elapsed.TotalSeconds:0} s to stop");
+        await AssertKernelStillUsable();
+        await SubmitOk("#!icl --model icl-rules --shots 1 --seeds 1 --queries 5 --name afterCancel");
+    }
+}

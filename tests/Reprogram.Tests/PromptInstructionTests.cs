@@ -223,6 +223,18 @@ public class PromptInstructionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_cancelled_run_stops_and_leaves_the_model_usable()
+    {
+        using var model = RandomCharModel();
+        var options = new InContextOptions { Shots = [2], Seeds = [0], Queries = 10, Pool = 4 };
+        Assert.ThrowsAny<OperationCanceledException>(() => InContextLearning.Run(model, options, null, new CancellationToken(canceled: true)));
+        Assert.ThrowsAny<OperationCanceledException>(() => ChainOfThought.Run(model, new ChainOfThoughtOptions { Queries = 3 }, null, new CancellationToken(canceled: true)));
+        var after = InContextLearning.Run(model, options);
+        Assert.Equal(10, after.Records.Count());
+        Assert.True(after.FrozenUnchanged);
+    }
+
+    [Fact]
     public void Results_export_as_csv_and_json_and_page()
     {
         using var model = RandomCharModel();
