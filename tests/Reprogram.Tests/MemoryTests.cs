@@ -11,7 +11,8 @@ namespace Reprogram.Tests;
 public class MemoryTests(ITestOutputHelper output)
 {
     private static long ResidentBytes() =>
-        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        // "VmRSS:\t  123456 kB": the number may follow the tab directly, so split on any whitespace.
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:"))["VmRSS:".Length..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[0]) * 1024;
 
     private static void ShortRun(int seed)
     {
