@@ -88,8 +88,6 @@ public sealed record PromptTuningResult
 /// </summary>
 public static class PromptTuning
 {
-    private static (BertEncoder Model, MiniLmTokenizer Tokenizer)? miniLm;
-    private static readonly object Gate = new();
 
     /// <summary>Runs on <see cref="ComputeThread"/>, where freed tensor memory stays mapped between steps.</summary>
     public static PromptTuningResult Run(PromptTuningOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
@@ -101,7 +99,7 @@ public static class PromptTuning
         if (options.Model != "minilm") return RunDecoder(options, progress, cancellationToken);
         var clock = Stopwatch.StartNew();
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
-        var (model, tokenizer) = LoadMiniLm();
+        var (model, tokenizer) = MiniLmLoader.Shared();
         using var frozen = new FrozenModel<BertEncoder>(model, MiniLmLoader.Identity, device, ownsModel: false);
         var data = TextDataSets.Load(options.Task, options.Seed);
         var (train, test) = data.Split(options.TrainCount, options.TestCount, options.Seed);
@@ -285,15 +283,6 @@ public static class PromptTuning
         public Tensor ForwardEmbeddings(Tensor embeddings, Frozen.IHiddenManipulation? hidden = null, Tensor? attentionMask = null) =>
             lm.ForwardEmbeddings(embeddings, hidden, attentionMask);
         public override Tensor forward(Tensor ids) => lm.Forward(ids);
-    }
-
-    private static (BertEncoder, MiniLmTokenizer) LoadMiniLm()
-    {
-        lock (Gate)
-        {
-            miniLm ??= MiniLmLoader.Load();
-            return miniLm.Value;
-        }
     }
 
     /// <summary>Classification with a frozen encoder: the prompt, the encoder, mean pooling over real positions, a linear head.</summary>

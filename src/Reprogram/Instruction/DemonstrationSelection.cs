@@ -109,7 +109,6 @@ public interface ISentenceEmbedder
 /// <summary>all-MiniLM-L6-v2 (the real pretrained sentence encoder shipped with the library), mean-pooled and normalised.</summary>
 public sealed class MiniLmSentenceEmbedder : ISentenceEmbedder
 {
-    private static (BertEncoder Model, MiniLmTokenizer Tokenizer)? shared;
     private static readonly object Gate = new();
 
     public string Name => "all-MiniLM-L6-v2";
@@ -118,14 +117,14 @@ public sealed class MiniLmSentenceEmbedder : ISentenceEmbedder
     {
         lock (Gate)
         {
-            shared ??= MiniLmLoader.Load();
-            using var _ = no_grad();
+            var (model, _) = MiniLmLoader.Shared();
+            using var noGrad = no_grad();
             var result = new float[texts.Count][];
             for (var start = 0; start < texts.Count; start += 64)
             {
                 using var scope = NewDisposeScope();
                 var chunk = texts.Skip(start).Take(64).ToArray();
-                var vectors = shared.Value.Model.SentenceEmbeddings(chunk).cpu();
+                var vectors = model.SentenceEmbeddings(chunk).cpu();
                 var dims = (int)vectors.shape[1];
                 var data = vectors.data<float>().ToArray();
                 for (var i = 0; i < chunk.Length; i++) result[start + i] = data.AsSpan(i * dims, dims).ToArray();

@@ -76,19 +76,9 @@ public sealed class LocalTextGenerator(ICausalLm model, Func<string, long[]> enc
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
-            var logits = model.Forward(next, cache, attention, lastPositions: 1)[.., -1].to(ScalarType.Float32); // [N, V]
-            Tensor token;
-            if (generator is null) token = logits.argmax(-1);
-            else
-            {
-                var scaled = logits / settings.Temperature;
-                if (settings.TopK is { } k && k > 0 && k < scaled.shape[1])
-                {
-                    var threshold = scaled.topk(k, -1).values[.., -1].unsqueeze(1);
-                    scaled = scaled.masked_fill(scaled < threshold, float.NegativeInfinity);
-                }
-                token = multinomial(nn.functional.softmax(scaled, -1).cpu(), 1, generator: generator).squeeze(1);
-            }
+            var logits = model.Forward(next, cache, attention, lastPositions: 1)[.., -1];               // [N, V]
+            // The same token choice as CausalLm.Generate and the chat adapter.
+            var token = CausalLm.NextToken(logits, settings.Temperature, settings.TopK, generator).squeeze(1);
             var values = token.cpu().data<long>().ToArray();
             for (var i = 0; i < n; i++)
             {

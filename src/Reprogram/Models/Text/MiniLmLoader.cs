@@ -50,6 +50,22 @@ public static class MiniLmLoader
     }
 
     /// <summary>Finds (<see cref="FindAssembly"/>) and loads all-MiniLM-L6-v2 and its tokenizer; throws with how to get it when absent.</summary>
+    private static (BertEncoder Model, MiniLmTokenizer Tokenizer)? shared;
+    private static readonly object SharedGate = new();
+
+    /// <summary>
+    /// One frozen copy per process for everything that only reads it (prompt tuning's encoder, KATE's sentence
+    /// embeddings): loading takes seconds and 90 MB. Callers must not change or dispose it.
+    /// </summary>
+    public static (BertEncoder Model, MiniLmTokenizer Tokenizer) Shared()
+    {
+        lock (SharedGate)
+        {
+            shared ??= Load();
+            return shared.Value;
+        }
+    }
+
     public static (BertEncoder Model, MiniLmTokenizer Tokenizer) Load() =>
         Load(FindAssembly() ?? throw new FileNotFoundException(MissingMessage));
 
