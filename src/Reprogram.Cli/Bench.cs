@@ -4,6 +4,7 @@ using System.Text.Json;
 using Reprogram.Alignments;
 using Reprogram.Experiments;
 using Reprogram.Frozen;
+using Reprogram.Instruction;
 using Reprogram.Manipulations;
 using Reprogram.Models.Causal;
 using Reprogram.Models.Vision;
@@ -162,29 +163,42 @@ public static class Bench
         return 0;
     }
 
-    /// <summary>Images per second of each timed step of the pad-prompt task (Reprogram's own task and trainer).</summary>
+    /// <summary>Images per second of each timed step of the pad-prompt experiment (the engine's own training step and trainer).</summary>
     private static IReadOnlyList<double> PadPromptRates(int steps, int warmup)
     {
         manual_seed(0);
-        using var frozen = new FrozenModel<ResNet>(new ResNet([2, 2, 2, 3], null, ResNetPreprocessing.ImageNetRgb), "resnet18-shape", CPU);
-        using var images = rand(32 * (steps + warmup), 3, 84, 84);
-        using var labels = randint(10, [32 * (steps + warmup)]);
-        var task = new ImageReprogrammingTask<ResNet>(frozen, new PaddingPrompt(3, 112, 84),
-            new LinearHead(512, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), 0), images, labels);
+        var n = 32 * (steps + warmup);
+        using var backbone = new ImageBackbone(new ResNet([2, 2, 2, 3], null, ResNetPreprocessing.ImageNetRgb), "resnet18-shape", CPU, 112, ownsModel: true);
+        using var images = rand(n + 1, 3, 84, 84);
+        using var labels = randint(10, [n + 1]);
+        var classes = Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        using var split = ImageTasks.FromTensors("random", images, labels, classes, n);
+        var task = new MethodTrainingTask(backbone, new PaddingPrompt(3, 112, 84), new LinearHead(512, classes, 0), split);
         return StepRates(task, 32, 32, warmup);
     }
 
-    /// <summary>Tokens per second of each timed step of the soft-prompt task on a frozen decoder of this shape.</summary>
+    /// <summary>
+    /// Tokens per second of each timed step of the soft-prompt experiment on a frozen decoder of this shape: random token
+    /// texts of 64 tokens, a verbalizer over two one-token label words (the engine's own step: prompt, soft tokens, label-word likelihood).
+    /// </summary>
     private static IReadOnlyList<double> SoftPromptRates(GptConfig config, int batch, int steps, int warmup)
     {
         manual_seed(0);
-        using var frozen = new FrozenModel<TinyGpt>(new TinyGpt(config), "gpt-shape", CPU);
         var n = batch * (steps + warmup);
-        using var ids = randint(4, config.VocabularySize, [n, 64]);
-        using var lengths = full(n, 64L, dtype: ScalarType.Int64);
-        using var labels = randint(2, [n]);
-        var prompt = SoftPrompt.Create(frozen.Model, 8, SoftPromptInit.Random, 0);
-        var task = new TokenClassificationTask<TinyGpt>(frozen, prompt, new Verbalizer(["a", "b"], [1L, 2L]), ids, lengths, labels);
+        var random = new Random(0);
+        // Texts are token ids written out ("17 4093 ..."); the label words "a" and "b" are tokens 1 and 2.
+        long[] Encode(string text) => text.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Select(t => t switch { "a" => 1L, "b" => 2L, _ => long.Parse(t, CultureInfo.InvariantCulture) }).ToArray();
+        using var model = InstructionModel.FromLocal(new TinyGpt(config), "gpt-shape", Encode, ids => string.Join(' ', ids), CPU);
+        var examples = Enumerable.Range(0, n).Select(i => new TaskExample(string.Join(' ', Enumerable.Range(0, 64).Select(_ => random.Next(4, config.VocabularySize))),
+            random.Next(2) == 0 ? "a" : "b") { Id = $"random#{i}" }).ToArray();
+        var split = new InstructionTask
+        {
+            Name = "random", Description = "random token texts", Train = examples, Pool = examples, Queries = examples[..1], Labels = ["a", "b"],
+            Template = new PromptTemplate("", "{input} {label}", "", "{input}"), Extraction = new AnswerExtraction(@"(\S+)", null),
+        };
+        using var backbone = new DecoderBackbone(model, ownsModel: false);
+        var task = new MethodTrainingTask(backbone, SoftPrompt.Create(model.Local!, 8, SoftPromptInit.Random, 0), new Verbalizer(["a", "b"]), split);
         return StepRates(task, batch, batch * 64, warmup);
     }
 

@@ -34,6 +34,7 @@ public sealed class ReprogramKernelExtension : IKernelExtension
         root.AddDirective<RunPromptTuning>(SoftPromptDirective.Create(), SoftPromptDirective.Handle);
         root.AddDirective<RunInContextLearning>(InstructionDirectives.CreateIcl(), InstructionDirectives.HandleIcl);
         root.AddDirective<RunChainOfThought>(InstructionDirectives.CreateCot(), InstructionDirectives.HandleCot);
+        root.AddDirective<RunComparison>(CompareDirective.Create(), CompareDirective.Handle);
 
         KernelInvocationContext.Current?.DisplayAs(LoadedMessage, "text/html");
         // Say now, not as a stack trace at the first experiment, if libtorch cannot load here.
@@ -47,6 +48,6 @@ public sealed class ReprogramKernelExtension : IKernelExtension
     internal const string LoadedMessage =
         "<div class=\"rp-caption\"><b>Reprogram.Interactive</b> is loaded. Magic commands: " +
         "<code>#!taxonomy</code> (browse published methods by format, location, operator and output alignment), " +
-        "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA), <code>#!reprogram</code> (model reprogramming of a frozen vision model), <code>#!soft-prompt</code> (prompt tuning of a frozen encoder), <code>#!icl</code> (in-context learning), <code>#!cot</code> (chain-of-thought). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
-        "<code>TaxonomyCharts</code>. Try <code>#!taxonomy --group-by paradigm</code>.</div>";
+        "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA), <code>#!reprogram</code> (model reprogramming of a frozen vision model), <code>#!soft-prompt</code> (prompt tuning of a frozen encoder), <code>#!icl</code> (in-context learning), <code>#!cot</code> (chain-of-thought), <code>#!compare</code> (all three paradigms on one model: the taxonomy tested). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
+        "<code>TaxonomyCharts</code>, <code>Experiment.Run</code>, <code>Comparison.Run</code>, <code>Registries</code>. Try <code>#!compare</code> or <code>#!taxonomy --group-by paradigm</code>.</div>";
 }

@@ -82,17 +82,25 @@ public class AlignmentTests
     }
 
     [Fact]
-    public void Verbalizer_scores_label_words_by_their_token_log_probability()
+    public void Verbalizer_reads_label_word_likelihoods_and_calibration_divides_by_the_content_free_ones()
     {
-        var verbalizer = new Verbalizer(["no", "yes"], [7L, 3L]);
-        var logits = zeros(2, 10);
-        logits[0, 7] = 4f;
-        logits[1, 3] = 4f;
-        var scores = verbalizer.Map(logits);
-        Assert.Equal([2L, 2], scores.shape);
-        Assert.True(scores.argmax(-1).SameAs(tensor(new long[] { 0, 1 })));
-        Assert.Equal(nn.functional.log_softmax(logits, -1)[0, 7].item<float>(), scores[0, 0].item<float>());
-        Assert.Throws<ArgumentException>(() => new Verbalizer(["a", "b"], [1L, 1L]));
+        // The verbalizer is the rule that names the label words: their log-likelihoods are the class scores.
+        var verbalizer = new Verbalizer(["no", "yes"]);
+        var scores = tensor(new[] { (float)Math.Log(0.7), (float)Math.Log(0.3) }, [1, 2]);
+        Assert.True(verbalizer.Map(scores, null).SameAs(scores));
+        Assert.False(verbalizer.NeedsContentFreeScores);
+        Assert.Throws<ArgumentException>(() => new Verbalizer([]));
+        // Calibration: p = (0.7, 0.3), p_cf = (0.8, 0.2): normalise(p / p_cf) = (0.368.., 0.631..), the prediction flips.
+        var calibrated = new CalibratedVerbalizer(["no", "yes"]);
+        var contentFree = tensor(new[] { (float)Math.Log(0.8), (float)Math.Log(0.2) }, [1, 2]);
+        var p = calibrated.Map(scores, contentFree).exp();
+        Assert.Equal(0.875 / 2.375, p[0, 0].item<float>(), 5);
+        Assert.Equal(1.5 / 2.375, p[0, 1].item<float>(), 5);
+        Assert.Equal(Taxonomy.OutputAlignment.Statistical, calibrated.Kind);
+        // A class outside the query's choices (-inf) stays out.
+        var restricted = calibrated.Map(tensor(new[] { 0f, float.NegativeInfinity }, [1, 2]), tensor(new[] { 0f, float.NegativeInfinity }, [1, 2]));
+        Assert.True(float.IsNegativeInfinity(restricted[0, 1].item<float>()));
+        Assert.Throws<ArgumentException>(() => calibrated.Map(scores, null));
     }
 
     [Fact]
@@ -103,6 +111,6 @@ public class AlignmentTests
         Assert.Equal(5 * 3 + 3, head.TrainableParameters);
         Assert.Equal(Taxonomy.OutputAlignment.Linear, head.Kind);
         Assert.Equal(Taxonomy.OutputAlignment.Statistical, new LabelMapping(LabelMappingMethod.Bayesian, 5, Targets, 1).Kind);
-        Assert.Equal(Taxonomy.OutputAlignment.RuleBased, new Verbalizer(["a"], [1L]).Kind);
+        Assert.Equal(Taxonomy.OutputAlignment.RuleBased, new Verbalizer(["a"]).Kind);
     }
 }

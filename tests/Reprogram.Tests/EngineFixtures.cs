@@ -1,4 +1,6 @@
 using Reprogram.Alignments;
+using Reprogram.Experiments;
+using Reprogram.Instruction;
 using Reprogram.Frozen;
 using Reprogram.Manipulations;
 using Reprogram.Models.Causal;
@@ -50,7 +52,46 @@ internal static class EngineFixtures
         return (tokens, lengths, labels);
     }
 
-    public static Verbalizer TwoWordVerbalizer() => new(["even", "odd"], [1L, 2L]);
+    /// <summary>A frozen small CNN as the engine sees it (an image backbone), from a seed.</summary>
+    public static ImageBackbone CnnBackbone(int seed = 1, int size = 16)
+    {
+        manual_seed(seed);
+        return new ImageBackbone(new SmallCnn(3, size, TenClasses, width: 8), $"small-cnn-seed{seed}", CPU, null, ownsModel: true);
+    }
+
+    /// <summary>An image task from <see cref="Images"/>: <paramref name="train"/> training rows, then <paramref name="test"/> test rows.</summary>
+    public static ImageTaskSplit ImageSplit(int train, int size, int seed, int test = 8)
+    {
+        var (images, labels) = Images(train + test, size, seed);
+        return ImageTasks.FromTensors("quadrants", images, labels, FourClasses, train, seed);
+    }
+
+    /// <summary>A random tiny GPT over the zoo's character vocabulary, frozen, as a prompt-instruction model.</summary>
+    public static InstructionModel CharGpt(int seed = 1, int positions = 64)
+    {
+        manual_seed(seed);
+        var tokenizer = new Models.Zoo.CharTokenizer();
+        return InstructionModel.FromLocal(new TinyGpt(new GptConfig(tokenizer.VocabularySize, MaxPositions: positions, Layers: 2, Heads: 2, HiddenSize: 16)),
+            $"char-gpt-seed{seed}", text => tokenizer.Encode(Models.Zoo.CharTokenizer.Normalise(text)), ids => tokenizer.Decode(ids), CPU);
+    }
+
+    /// <summary>Digit strings labelled by the parity of their first digit, with multi-token label words ("even", "odd").</summary>
+    public static InstructionTask ParityTask(int train, int test, int seed)
+    {
+        var random = new Random(seed);
+        TaskExample Draw(string id)
+        {
+            var digits = string.Concat(Enumerable.Range(0, random.Next(2, 6)).Select(_ => random.Next(10)));
+            return new TaskExample(digits, (digits[0] - '0') % 2 == 0 ? "even" : "odd") { Id = id };
+        }
+        var trainExamples = Enumerable.Range(0, train).Select(i => Draw($"parity/train{i}")).ToArray();
+        return new InstructionTask
+        {
+            Name = "parity", Description = "parity of the first digit", Train = trainExamples, Pool = trainExamples,
+            Queries = Enumerable.Range(0, test).Select(i => Draw($"parity/test{i}")).ToArray(), Labels = ["even", "odd"],
+            Template = new PromptTemplate("", "{input}:{label}", ";", "{input}:"), Extraction = new AnswerExtraction(@"^(\w+)", null),
+        };
+    }
 
     public static IEnumerable<(string Name, Tensor Value)> State(nn.Module m) =>
         m.named_parameters().Select(p => (p.name, (Tensor)p.parameter.detach().clone()));

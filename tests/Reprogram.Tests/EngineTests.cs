@@ -1,6 +1,7 @@
 using Reprogram.Alignments;
 using Reprogram.Experiments;
 using Reprogram.Frozen;
+using Reprogram.Instruction;
 using Reprogram.Manipulations;
 using Reprogram.Models.Causal;
 using Reprogram.Models.Vision;
@@ -45,11 +46,12 @@ public class EngineTests
     [MemberData(nameof(ImageCombinations))]
     public void Image_reprogramming_trains_only_the_manipulation_and_leaves_the_model_unchanged(string input, string alignment)
     {
-        using var frozen = FrozenCnn();
+        using var backbone = CnnBackbone();
+        var frozen = backbone.Frozen;
         var manipulation = InputFor(input, 16);
         var align = AlignmentFor(alignment);
-        var (images, labels) = Images(48, manipulation?.InputSize ?? 16, seed: 5);
-        var task = new ImageReprogrammingTask<SmallCnn>(frozen, manipulation, align, images, labels);
+        using var split = ImageSplit(48, manipulation?.InputSize ?? 16, seed: 5);
+        var task = new MethodTrainingTask(backbone, manipulation, align, split);
         var before = task.TrainableParameters.Select(p => p.detach().clone()).ToArray();
 
         var report = Trainer.Train(task, Short);
@@ -78,10 +80,11 @@ public class EngineTests
     [MemberData(nameof(TokenPrompts))]
     public void Prompt_tuning_trains_only_the_prompt_and_leaves_the_model_unchanged(string kind)
     {
-        using var frozen = FrozenGpt();
-        var prompt = PromptFor(kind, frozen.Model);
-        var (tokens, lengths, labels) = Tokens(40, 8, seed: 4);
-        var task = new TokenClassificationTask<TinyGpt>(frozen, prompt, TwoWordVerbalizer(), tokens, lengths, labels);
+        using var model = CharGpt();
+        using var backbone = new DecoderBackbone(model, ownsModel: false);
+        var frozen = model.Frozen!;
+        var prompt = PromptFor(kind, model.Local!);
+        var task = new MethodTrainingTask(backbone, prompt, new Verbalizer(["even", "odd"]), ParityTask(40, 8, seed: 4));
         var before = prompt.parameters().Select(p => p.detach().clone()).ToArray();
 
         var report = Trainer.Train(task, Short with { LearningRate = 0.01 });
@@ -214,10 +217,9 @@ public class EngineTests
     {
         double[] Run(int seed)
         {
-            using var frozen = FrozenCnn();
-            var (images, labels) = Images(48, 12, seed: 5);
-            var task = new ImageReprogrammingTask<SmallCnn>(frozen, new PaddingPrompt(3, 16, 12),
-                new LabelMapping(LabelMappingMethod.Iterative, 10, FourClasses, 2), images, labels);
+            using var backbone = CnnBackbone();
+            using var split = ImageSplit(48, 12, seed: 5);
+            var task = new MethodTrainingTask(backbone, new PaddingPrompt(3, 16, 12), new LabelMapping(LabelMappingMethod.Iterative, 10, FourClasses, 2), split);
             return Trainer.Train(task, Short with { Seed = seed }).Curve.Select(c => c.Loss).ToArray();
         }
         var first = Run(11);
@@ -228,12 +230,13 @@ public class EngineTests
     [Fact]
     public void A_nan_loss_stops_training_before_it_reaches_the_parameters()
     {
-        using var frozen = FrozenCnn();
-        var (images, labels) = Images(32, 16, seed: 5);
+        using var backbone = CnnBackbone();
+        var (images, labels) = Images(40, 16, seed: 5);
         images[0, 0, 0, 0] = float.NaN;
         images[17, 0, 0, 0] = float.NaN;
+        using var split = ImageTasks.FromTensors("quadrants", images, labels, FourClasses, 32);
         var mark = new WatermarkPrompt(3, 16);
-        var task = new ImageReprogrammingTask<SmallCnn>(frozen, mark, new LinearHead(10, FourClasses, 1), images, labels);
+        var task = new MethodTrainingTask(backbone, mark, new LinearHead(10, FourClasses, 1), split);
         var report = Trainer.Train(task, Short with { BatchSize = 32 });
         Assert.Equal(StopReason.NonFiniteLoss, report.Stop);
         Assert.Contains("NaN", report.Message);
@@ -244,9 +247,10 @@ public class EngineTests
     [Fact]
     public void Cancellation_stops_between_steps_and_keeps_the_results_so_far()
     {
-        using var frozen = FrozenCnn();
-        var (images, labels) = Images(96, 16, seed: 5);
-        var task = new ImageReprogrammingTask<SmallCnn>(frozen, new WatermarkPrompt(3, 16), new LinearHead(10, FourClasses, 1), images, labels);
+        using var backbone = CnnBackbone();
+        var frozen = backbone.Frozen;
+        using var split = ImageSplit(96, 16, seed: 5);
+        var task = new MethodTrainingTask(backbone, new WatermarkPrompt(3, 16), new LinearHead(10, FourClasses, 1), split);
         using var cts = new CancellationTokenSource();
         var cancelledAt = System.Diagnostics.Stopwatch.StartNew();
         var progress = new SyncProgress(p => { if (p.Step >= 3 && !cts.IsCancellationRequested) { cts.Cancel(); cancelledAt.Restart(); } });
@@ -280,9 +284,9 @@ public class EngineTests
     [Fact]
     public void The_multistep_schedule_lowers_the_learning_rate_at_half_and_72_percent()
     {
-        using var frozen = FrozenCnn();
-        var (images, labels) = Images(16, 16, seed: 5);
-        var task = new ImageReprogrammingTask<SmallCnn>(frozen, new WatermarkPrompt(3, 16), new LinearHead(10, FourClasses, 1), images, labels);
+        using var backbone = CnnBackbone();
+        using var split = ImageSplit(16, 16, seed: 5);
+        var task = new MethodTrainingTask(backbone, new WatermarkPrompt(3, 16), new LinearHead(10, FourClasses, 1), split);
         var report = Trainer.Train(task, Short with { Epochs = 10, LearningRate = 0.1, Schedule = LearningRateSchedule.IlmVp });
         var rates = report.Epochs.Select(e => Math.Round(e.LearningRate, 6)).ToArray();
         Assert.Equal([0.1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.001], rates);

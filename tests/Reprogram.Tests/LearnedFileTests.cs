@@ -12,15 +12,15 @@ public class LearnedFileTests
 {
     private static (string Path, PaddingPrompt Prompt, LabelMapping Mapping, string ModelChecksum) TrainAndSave()
     {
-        using var frozen = FrozenCnn();
-        var (images, labels) = Images(32, 12, seed: 5);
+        using var backbone = CnnBackbone();
+        using var split = ImageSplit(32, 12, seed: 5);
         var prompt = new PaddingPrompt(3, 16, 12);
         var mapping = new LabelMapping(LabelMappingMethod.Iterative, 10, FourClasses, 2);
-        Trainer.Train(new ImageReprogrammingTask<SmallCnn>(frozen, prompt, mapping, images, labels), new TrainingOptions { Epochs = 1, BatchSize = 16, Seed = 1 });
+        Trainer.Train(new MethodTrainingTask(backbone, prompt, mapping, split), new TrainingOptions { Epochs = 1, BatchSize = 16, Seed = 1 });
         var path = Path.Combine(Path.GetTempPath(), $"learned-{Guid.NewGuid():N}.safetensors");
-        LearnedManipulationFile.Save(path, prompt, mapping, frozen.Identity, frozen.ChecksumAtFreeze,
+        LearnedManipulationFile.Save(path, prompt, mapping, backbone.Identity, backbone.ChecksumBefore,
             new Dictionary<string, string> { ["epochs"] = "1" });
-        return (path, prompt, mapping, frozen.ChecksumAtFreeze);
+        return (path, prompt, mapping, backbone.ChecksumBefore);
     }
 
     [Fact]

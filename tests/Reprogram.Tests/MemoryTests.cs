@@ -16,17 +16,17 @@ public class MemoryTests(ITestOutputHelper output)
 
     private static void ShortRun(int seed)
     {
-        using var frozen = FrozenCnn(seed);
-        var (images, labels) = Images(64, 12, seed);
+        using var backbone = CnnBackbone(seed);
+        using var split = ImageSplit(64, 12, seed);
         var prompt = new PaddingPrompt(3, 16, 12);
         var mapping = new LabelMapping(LabelMappingMethod.Iterative, 10, FourClasses, seed);
-        var task = new ImageReprogrammingTask<SmallCnn>(frozen, prompt, mapping, images, labels);
+        var task = new MethodTrainingTask(backbone, prompt, mapping, split);
         Trainer.Train(task, new TrainingOptions { Epochs = 2, BatchSize = 16, Seed = seed });
-        task.Accuracy(images, labels);
+        task.Accuracy(split.Train);
+        task.Accuracy();
+        backbone.ReleaseCaches();
         prompt.Dispose();
         mapping.Dispose();
-        images.Dispose();
-        labels.Dispose();
     }
 
     [Fact]

@@ -52,6 +52,17 @@ internal static class DirectiveValues
         return value;
     }
 
+    /// <summary>An --export path, checked before anything runs: a file name ending in .csv or .json.</summary>
+    public static string? ExportPath(string? path, string option = "--export")
+    {
+        if (path is null) return null;
+        if (string.IsNullOrWhiteSpace(path) || Path.GetExtension(path.Trim()).ToLowerInvariant() is not (".csv" or ".json"))
+        {
+            throw new ArgumentException($"{option} '{path}': give a file name ending in .csv (the table) or .json (everything, with every prediction).");
+        }
+        return path.Trim();
+    }
+
     /// <summary>
     /// The life of an experiment cell: parse the options (our messages for bad values), run on a worker thread with live
     /// progress and the cell's cancellation, show the result, save it if asked, and share it as a C# variable. Every
@@ -96,7 +107,7 @@ internal static class DirectiveValues
                 save(result, savePath);
                 context.DisplayAs($"Saved {saved} to {Path.GetFullPath(savePath)}.", "text/plain");
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotSupportedException)
             {
                 context.Fail(command, message: $"Could not save to {savePath}: {e.Message}");
                 return;
@@ -130,6 +141,14 @@ internal sealed class LiveProgress(KernelInvocationContext context)
         if (name != run) Start(name);
         history.Add(new CurvePoint(p.Step, p.Epoch, p.Loss, p.Accuracy ?? 0));
         Show(ResultHtml.Progress(name, p, history));
+    }
+
+    /// <summary>An experiment's progress: the trainer's live view while it trains, the answers done while it evaluates.</summary>
+    public void Show(Reprogram.Experiments.ExperimentProgress p)
+    {
+        if (p.Training is { } training) Report(p.Run, training);
+        else Show(p.Phase == Reprogram.Experiments.ExperimentPhase.Loading ? "loading" : "evaluating",
+            new Reprogram.Experiments.InstructionProgress($"{p.Run}, seed {p.Seed}", p.Done, p.Total, p.Elapsed));
     }
 
     public void Show(string name, Reprogram.Experiments.InstructionProgress p)

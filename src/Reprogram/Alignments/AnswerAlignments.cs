@@ -8,11 +8,7 @@ namespace Reprogram.Alignments;
 /// Each declares its coordinate: reading the answer by a rule is rule-based; re-weighting by content-free statistics
 /// and voting over samples are statistical.
 /// </summary>
-public interface IAnswerAlignment
-{
-    string Name { get; }
-    OutputAlignment Kind { get; }
-}
+public interface IAnswerAlignment : IAlignment;
 
 /// <summary>
 /// Answer extraction from generated text (rule-based alignment): a strict rule that accepts only the format the prompt

@@ -3,17 +3,45 @@ using static TorchSharp.torch;
 
 namespace Reprogram.Alignments;
 
-/// <summary>
-/// The output alignment O_omega of the survey's formulation: maps the frozen model's output [B, S] to target-task
-/// scores [B, T] (logits or log-probabilities: cross-entropy and argmax work on either). It declares its coordinate.
-/// </summary>
-public interface IOutputAlignment
+/// <summary>An output alignment O_omega of the survey's formulation: how what the frozen model gives becomes an answer. It declares its coordinate.</summary>
+public interface IAlignment
 {
     string Name { get; }
     Taxonomy.OutputAlignment Kind { get; }
+}
+
+/// <summary>
+/// An alignment that maps the frozen model's output [B, S] (class logits, features, or next-token log-probabilities at
+/// the answer position) to target-task scores [B, T] (logits or log-probabilities: cross-entropy and argmax work on either).
+/// </summary>
+public interface IOutputAlignment : IAlignment
+{
     IReadOnlyList<string> TargetLabels { get; }
     long TrainableParameters { get; }
     Tensor Map(Tensor sourceOutput);
+}
+
+/// <summary>
+/// A statistical alignment estimated by counting the frozen model's outputs on labelled examples (label mappings), not
+/// by gradient descent: re-estimated before the epochs it names, with the manipulation as it is then.
+/// </summary>
+public interface IEstimatedAlignment : IOutputAlignment
+{
+    bool EstimatesBeforeEpoch(int epoch);
+    /// <summary>Estimates from the model's outputs [N, S] on the training examples and their target classes [N].</summary>
+    void Estimate(Tensor sourceOutputs, Tensor targets);
+}
+
+/// <summary>
+/// An alignment that reads the label words' log-likelihoods [B, C] (each class's whole label word after the prompt)
+/// instead of the model's raw output: a verbalizer, optionally calibrated.
+/// </summary>
+public interface ILabelWordAlignment : IOutputAlignment
+{
+    /// <summary>Whether <see cref="Map(Tensor, Tensor?)"/> needs the same prompts' scores for content-free inputs.</summary>
+    bool NeedsContentFreeScores { get; }
+    /// <summary>Class scores [B, C] from label-word log-likelihoods [B, C] (and content-free ones [B, C], when needed).</summary>
+    Tensor Map(Tensor labelWordScores, Tensor? contentFreeScores);
 }
 
 /// <summary>No alignment: the frozen model's outputs already are the target classes.</summary>
@@ -56,34 +84,42 @@ public sealed class LinearHead : nn.Module<Tensor, Tensor>, IOutputAlignment
 }
 
 /// <summary>
-/// A verbalizer (rule-based alignment): each target class is a label word, and its score is the model's log-probability
-/// of that word's first token at the answer position. Input: next-token logits [B, V].
+/// A verbalizer (rule-based alignment): each target class is a label word, and its score is the log-likelihood of the
+/// whole word (the sum over its tokens) after the prompt, the way in-context learning scores label words. Input:
+/// label-word log-likelihoods [B, C]; the verbalizer is the rule that names them.
 /// </summary>
-public sealed class Verbalizer : IOutputAlignment
+public sealed class Verbalizer(IReadOnlyList<string> labelWords) : ILabelWordAlignment
 {
-    private readonly long[] tokenIds;
-
-    public Verbalizer(IReadOnlyList<string> labelWords, IReadOnlyList<long> firstTokenIds)
-    {
-        if (labelWords.Count != firstTokenIds.Count) throw new ArgumentException("One token id per label word.");
-        if (firstTokenIds.Distinct().Count() != firstTokenIds.Count)
-        {
-            throw new ArgumentException("Two label words start with the same token, so a verbalizer cannot tell them apart: " +
-                                        string.Join(", ", labelWords));
-        }
-        TargetLabels = labelWords;
-        tokenIds = firstTokenIds.ToArray();
-    }
-
     public string Name => "verbalizer";
     public Taxonomy.OutputAlignment Kind => Taxonomy.OutputAlignment.RuleBased;
-    public IReadOnlyList<string> TargetLabels { get; }
-    public IReadOnlyList<long> TokenIds => tokenIds;
+    public IReadOnlyList<string> TargetLabels { get; } = labelWords.Count > 0 ? labelWords : throw new ArgumentException("A verbalizer needs at least one label word.");
     public long TrainableParameters => 0;
+    public bool NeedsContentFreeScores => false;
+    public Tensor Map(Tensor labelWordScores) => labelWordScores;
+    public Tensor Map(Tensor labelWordScores, Tensor? contentFreeScores) => labelWordScores;
+}
 
-    public Tensor Map(Tensor sourceOutput)
+/// <summary>
+/// Contextual calibration (Zhao et al., ICML 2021) as an output alignment (statistical): the label words' probabilities
+/// (renormalised over the query's choices) divided by those the same prompt gives content-free inputs, renormalised;
+/// scores are the log of that. See <see cref="ContextualCalibration"/> for the arithmetic.
+/// </summary>
+public sealed class CalibratedVerbalizer(IReadOnlyList<string> labelWords) : ILabelWordAlignment
+{
+    public string Name => "verbalizer, contextual calibration";
+    public Taxonomy.OutputAlignment Kind => Taxonomy.OutputAlignment.Statistical;
+    public IReadOnlyList<string> TargetLabels { get; } = labelWords;
+    public long TrainableParameters => 0;
+    public bool NeedsContentFreeScores => true;
+    public Tensor Map(Tensor labelWordScores) => labelWordScores;
+
+    /// <summary>Scores may hold -inf for classes outside a query's choices; they stay -inf.</summary>
+    public Tensor Map(Tensor labelWordScores, Tensor? contentFreeScores)
     {
-        using var ids = tensor(tokenIds, device: sourceOutput.device);
-        return nn.functional.log_softmax(sourceOutput, -1).index_select(1, ids);
+        if (contentFreeScores is null) throw new ArgumentException("Contextual calibration needs the content-free scores of the same prompts.");
+        var p = nn.functional.softmax(labelWordScores.to(ScalarType.Float64), -1);
+        var pcf = nn.functional.softmax(contentFreeScores.to(ScalarType.Float64), -1).clamp_min(1e-12);
+        var w = p / pcf;
+        return (w / w.sum(-1, keepdim: true)).log().to(labelWordScores.dtype);
     }
 }

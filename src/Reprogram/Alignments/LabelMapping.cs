@@ -23,7 +23,7 @@ public enum LabelMappingMethod
 /// predictions against the target labels, never by gradient descent. One-to-one maps select logits; BLM scores are
 /// log(softmax(f(x)) @ omega).
 /// </summary>
-public sealed class LabelMapping : nn.Module, IOutputAlignment
+public sealed class LabelMapping : nn.Module, IEstimatedAlignment
 {
     private Tensor omega;               // [S, T]
     private long[]? oneToOne;           // target -> source, for the one-to-one methods
@@ -118,6 +118,15 @@ public sealed class LabelMapping : nn.Module, IOutputAlignment
         }
         var w = omega.to(sourceOutput.device);
         return (nn.functional.softmax(sourceOutput, -1).matmul(w) + 1e-12).log();
+    }
+
+    /// <summary>After omega was restored from a file: one-to-one methods read their map back from it (each target's source).</summary>
+    public void Restored()
+    {
+        if (oneToOne is null) return;
+        using var cpu = omega.cpu();
+        using var argmax = cpu.argmax(0);
+        oneToOne = argmax.data<long>().ToArray();
     }
 
     private void Replace(Tensor next)

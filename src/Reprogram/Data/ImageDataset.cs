@@ -45,7 +45,10 @@ public sealed record ImageDataset(string Name, Tensor Images, Tensor Labels, IRe
     /// class-balanced when possible: the classes are taken in turn (in an order drawn from the seed), so class counts
     /// differ by at most one unless a class runs out, whose share then goes to the others. The result is shuffled.
     /// </summary>
-    public ImageDataset Subset(int count, int seed)
+    public ImageDataset Subset(int count, int seed) => Select(SubsetIndices(count, seed));
+
+    /// <summary>The rows <see cref="Subset"/> takes, in its order (the same draw: a smaller count is not a prefix of a larger one).</summary>
+    public long[] SubsetIndices(int count, int seed)
     {
         if (count < 1 || count > Count)
             throw new ArgumentOutOfRangeException(nameof(count), count, $"{Name} has {Count} examples; a subset needs between 1 and {Count}.");
@@ -65,7 +68,7 @@ public sealed record ImageDataset(string Name, Tensor Images, Tensor Labels, IRe
         }
         var result = chosen.ToArray();
         random.Shuffle(result);
-        return Select(result);
+        return result;
     }
 
     /// <summary>
@@ -74,6 +77,22 @@ public sealed record ImageDataset(string Name, Tensor Images, Tensor Labels, IRe
     /// 1). Deterministic from <paramref name="seed"/>; both parts are shuffled and disjoint.
     /// </summary>
     public (ImageDataset Train, ImageDataset Test) Split(double testFraction, int seed)
+    {
+        var (trainIndices, testIndices) = SplitIndices(testFraction, seed);
+        var trainPart = Select(trainIndices);
+        try
+        {
+            return (trainPart, Select(testIndices));
+        }
+        catch
+        {
+            trainPart.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The rows of the two parts <see cref="Split"/> makes, in its order.</summary>
+    public (long[] Train, long[] Test) SplitIndices(double testFraction, int seed)
     {
         if (!(testFraction > 0 && testFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(testFraction), testFraction, "The test fraction must be between 0 and 1 (exclusive).");
@@ -97,16 +116,7 @@ public sealed record ImageDataset(string Name, Tensor Images, Tensor Labels, IRe
         var testIndices = test.ToArray();
         random.Shuffle(trainIndices);
         random.Shuffle(testIndices);
-        var trainPart = Select(trainIndices);
-        try
-        {
-            return (trainPart, Select(testIndices));
-        }
-        catch
-        {
-            trainPart.Dispose();
-            throw;
-        }
+        return (trainIndices, testIndices);
     }
 
     /// <summary>
@@ -190,7 +200,8 @@ public sealed record ImageDataset(string Name, Tensor Images, Tensor Labels, IRe
         return byClass;
     }
 
-    private ImageDataset Select(long[] indices)
+    /// <summary>The rows at these indices, in this order (new tensors).</summary>
+    public ImageDataset Select(long[] indices)
     {
         using var index = tensor(indices, ScalarType.Int64);
         var images = Images.index_select(0, index);

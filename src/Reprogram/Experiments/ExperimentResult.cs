@@ -38,6 +38,16 @@ public sealed record ExperimentResult
     public StopReason Stop { get; init; } = StopReason.Completed;
     public string StopMessage { get; init; } = "completed";
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+    /// <summary>Every seed the row averages over (the first is <see cref="Seed"/>).</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [];
+    /// <summary>The test accuracy of each seed, in seed order.</summary>
+    public IReadOnlyList<double> TestAccuracyPerSeed { get; init; } = [];
+    /// <summary>Labelled examples the method used (training examples for what it learns, plus demonstrations); null where not counted.</summary>
+    public int? LabelledExamples { get; init; }
+    /// <summary>Time spent learning (training or estimating), per seed on average.</summary>
+    public TimeSpan TrainingTime { get; init; }
+    /// <summary>Positions the frozen model reads per test query (virtual tokens included); null for images.</summary>
+    public double? InferenceTokensPerQuery { get; init; }
 
     public double ExamplesPerSecond => WallTime.TotalSeconds > 0 ? ExamplesProcessed / WallTime.TotalSeconds : 0;
     public double? Metric(string name) => Metrics.TryGetValue(name, out var v) ? v : null;

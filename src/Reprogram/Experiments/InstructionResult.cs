@@ -134,13 +134,3 @@ public sealed record InstructionResult
     private static string Csv(string value) =>
         value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + value.Replace("\"", "\"\"") + "\"" : value;
 }
-
-internal static class Statistics
-{
-    public static double StandardDeviation(IReadOnlyList<double> values)
-    {
-        if (values.Count < 2) return 0;
-        var mean = values.Average();
-        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
-    }
-}

@@ -1,3 +1,4 @@
+using Reprogram.Experiments;
 using Reprogram.Models.Text;
 using static TorchSharp.torch;
 
@@ -13,8 +14,15 @@ public interface IDemonstrationSelection
     /// <summary>random, balanced or similar.</summary>
     string Name { get; }
     bool DependsOnQuery { get; }
-    /// <summary>Pool indices of the demonstrations for query <paramref name="query"/>, best first where there is a "best".</summary>
-    IReadOnlyList<int> Select(InstructionTask task, int query, int shots, int seed);
+    /// <summary>Pool indices of the demonstrations for <paramref name="query"/>, best first where there is a "best".</summary>
+    IReadOnlyList<int> Select(InstructionTask task, TaskExample query, int shots, int seed);
+}
+
+public static class DemonstrationSelectionExtensions
+{
+    /// <summary>Pool indices of the demonstrations for the task's query number <paramref name="query"/>.</summary>
+    public static IReadOnlyList<int> Select(this IDemonstrationSelection selection, InstructionTask task, int query, int shots, int seed) =>
+        selection.Select(task, task.Queries[query], shots, seed);
 }
 
 /// <summary>Demonstrations drawn at random from the pool (the usual few-shot prompt; Brown et al. 2020).</summary>
@@ -23,7 +31,7 @@ public sealed class RandomDemonstrations : IDemonstrationSelection
     public string Name => "random";
     public bool DependsOnQuery => false;
 
-    public IReadOnlyList<int> Select(InstructionTask task, int query, int shots, int seed) =>
+    public IReadOnlyList<int> Select(InstructionTask task, TaskExample query, int shots, int seed) =>
         Demonstrations.Permutation(task.Pool.Count, seed).Take(shots).ToArray();
 }
 
@@ -36,7 +44,7 @@ public sealed class BalancedDemonstrations : IDemonstrationSelection
     public string Name => "balanced";
     public bool DependsOnQuery => false;
 
-    public IReadOnlyList<int> Select(InstructionTask task, int query, int shots, int seed)
+    public IReadOnlyList<int> Select(InstructionTask task, TaskExample query, int shots, int seed)
     {
         var order = Demonstrations.Permutation(task.Pool.Count, seed);
         var byLabel = order.GroupBy(i => task.Pool[i].Answer, StringComparer.Ordinal).Select(g => new Queue<int>(g)).ToList();
@@ -60,22 +68,25 @@ public sealed class BalancedDemonstrations : IDemonstrationSelection
 /// </summary>
 public sealed class SimilarDemonstrations(ISentenceEmbedder embedder) : IDemonstrationSelection
 {
-    private readonly Dictionary<InstructionTask, (float[][] Pool, float[][] Queries)> embeddings = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<InstructionTask, float[][]> pools = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, float[]> queries = new(StringComparer.Ordinal);
 
     public string Name => "similar";
     public bool DependsOnQuery => true;
     public ISentenceEmbedder Embedder => embedder;
 
-    public IReadOnlyList<int> Select(InstructionTask task, int query, int shots, int seed)
+    public IReadOnlyList<int> Select(InstructionTask task, TaskExample query, int shots, int seed)
     {
-        if (!embeddings.TryGetValue(task, out var e))
+        if (!pools.TryGetValue(task, out var pool))
         {
-            e = (embedder.Embed(task.Pool.Select(p => p.Input).ToArray()), embedder.Embed(task.Queries.Select(q => q.Input).ToArray()));
-            embeddings[task] = e;
+            pool = pools[task] = embedder.Embed(task.Pool.Select(p => p.Input).ToArray());
+            // The task's queries are embedded together (one batch), as most selections are for them.
+            var missing = task.Queries.Select(q => q.Input).Where(t => !queries.ContainsKey(t)).Distinct().ToArray();
+            foreach (var (text, vector) in missing.Zip(embedder.Embed(missing))) queries[text] = vector;
         }
-        var q = e.Queries[query];
+        if (!queries.TryGetValue(query.Input, out var q)) q = queries[query.Input] = embedder.Embed([query.Input])[0];
         return Enumerable.Range(0, task.Pool.Count)
-            .Select(i => (Index: i, Similarity: Dot(q, e.Pool[i])))
+            .Select(i => (Index: i, Similarity: Dot(q, pool[i])))
             .OrderByDescending(p => p.Similarity).ThenBy(p => p.Index)
             .Take(shots).Select(p => p.Index).ToArray();
     }

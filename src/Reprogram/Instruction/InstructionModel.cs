@@ -19,15 +19,23 @@ public sealed class InstructionModel : IDisposable
     private IDisposable? client;
 
     private InstructionModel(string identity, ICausalLm? local, FrozenModel<nn.Module>? frozen, Func<string, long[]>? encode,
-        ITextGenerator generator, string device)
+        ITextGenerator generator, string device, Func<IEnumerable<long>, string>? decode = null)
     {
         Identity = identity;
         Local = local;
         this.frozen = frozen;
         Encoder = encode;
+        Decoder = decode;
         Generator = generator;
         Device = device;
     }
+
+    /// <summary>Token ids back to text (local models).</summary>
+    public Func<IEnumerable<long>, string>? Decoder { get; }
+    /// <summary>How text is changed before tokenisation, for every paradigm alike (null: not at all).</summary>
+    public string? TextNormalisation { get; private set; }
+    /// <summary>The frozen-model wrapper of a local model (null for a remote one).</summary>
+    public FrozenModel<nn.Module>? Frozen => frozen;
 
     public string Identity { get; }
     /// <summary>The local decoder, or null for a remote chat model.</summary>
@@ -65,7 +73,10 @@ public sealed class InstructionModel : IDisposable
         {
             var (model, tokenizer, card) = LanguageZoo.Load(spec, progress, cancellationToken);
             var identity = $"{card.Name} (zoo, {card.Parameters:N0} parameters)";
-            return FromLocal(model, identity, tokenizer.Encode, ids => tokenizer.Decode(ids), device);
+            // The zoo's vocabulary is lower-case letters, digits and a little punctuation: every paradigm reads text the same way.
+            var zoo = FromLocal(model, identity, text => tokenizer.Encode(CharTokenizer.Normalise(text)), ids => tokenizer.Decode(ids), device);
+            zoo.TextNormalisation = CharTokenizer.NormalisationNote;
+            return zoo;
         }
         var colon = spec.IndexOf(':');
         if (colon > 0 && !Directory.Exists(spec) && spec[..colon] is var provider && provider.All(char.IsLetter))
@@ -98,7 +109,7 @@ public sealed class InstructionModel : IDisposable
     public static InstructionModel FromLocal(ICausalLm model, string identity, Func<string, long[]> encode, Func<IEnumerable<long>, string> decode, Device device)
     {
         var frozen = new FrozenModel<nn.Module>(model.Module, identity, device, ownsModel: true);
-        return new InstructionModel(identity, model, frozen, encode, new LocalTextGenerator(model, encode, decode, identity), frozen.Device.ToString());
+        return new InstructionModel(identity, model, frozen, encode, new LocalTextGenerator(model, encode, decode, identity), frozen.Device.ToString(), decode);
     }
 
     /// <summary>

@@ -21,7 +21,7 @@ public enum SoftPromptInit
 /// Soft prompt (prompt tuning, Lester et al., EMNLP 2021): n learned vectors concatenated in front of the input
 /// embeddings. Shapes: embeddings [B, T, D] -> [B, n + T, D].
 /// </summary>
-public sealed class SoftPrompt : LearnableManipulation
+public sealed class SoftPrompt : LearnableManipulation, ITokenManipulation
 {
     private readonly Parameter prompt;
 
@@ -68,6 +68,20 @@ public sealed class SoftPrompt : LearnableManipulation
     public Tensor Prepend(Tensor embeddings) =>
         cat([prompt.unsqueeze(0).expand(embeddings.shape[0], -1, -1), embeddings], 1);
 
+    public int PositionsAdded => Tokens;
+
+    public TokenInput Apply(TokenInput input, ITokenModel model)
+    {
+        var ones = input.Mask.new_ones(input.Mask.shape[0], Tokens);
+        return input with
+        {
+            Embeddings = Prepend(input.Embeddings),
+            Mask = cat([ones, input.Mask], 1),
+            PromptMask = cat([ones, input.PromptMask], 1),
+            Prepended = input.Prepended + Tokens,
+        };
+    }
+
     public override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
     {
         ["tokens"] = Tokens.ToString(), ["hidden"] = prompt.shape[1].ToString(),
@@ -79,7 +93,7 @@ public sealed class SoftPrompt : LearnableManipulation
 /// first layer they are concatenated in front of the hidden states; at every later layer the prompt positions' states
 /// are replaced by that layer's own vectors. Shapes: hidden [B, T, D] -> [B, n + T, D].
 /// </summary>
-public sealed class DeepPrompt : LearnableManipulation, IHiddenManipulation
+public sealed class DeepPrompt : LearnableManipulation, IHiddenManipulation, ITokenManipulation
 {
     private readonly Parameter prompts; // [layers, n, D]
 
@@ -106,6 +120,11 @@ public sealed class DeepPrompt : LearnableManipulation, IHiddenManipulation
 
     public (Tensor Keys, Tensor Values)? PrefixKeyValues(int layer, long batch) => null;
 
+    public int PositionsAdded => Tokens;
+
+    /// <summary>The prompts enter at layer 0 (the model grows its mask there), so the answer moves right by n positions.</summary>
+    public TokenInput Apply(TokenInput input, ITokenModel model) => input with { Hidden = this, Prepended = input.Prepended + Tokens, GrownInside = input.GrownInside + Tokens };
+
     public override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
     {
         ["tokens"] = Tokens.ToString(), ["layers"] = Layers.ToString(), ["hidden"] = prompts.shape[2].ToString(),
@@ -117,7 +136,7 @@ public sealed class DeepPrompt : LearnableManipulation, IHiddenManipulation
 /// attends to them; the sequence itself keeps its length. With reparameterisation (the paper's stabiliser) the prefixes
 /// are an MLP of a smaller learned table: P = MLP(E), E [n, D], MLP D -> r -> layers * 2 * D.
 /// </summary>
-public sealed class PrefixTuning : LearnableManipulation, IHiddenManipulation
+public sealed class PrefixTuning : LearnableManipulation, IHiddenManipulation, ITokenManipulation
 {
     private readonly int layers, heads, headSize, tokens;
     private readonly Parameter? direct;          // [layers, 2, n, D]
@@ -154,6 +173,13 @@ public sealed class PrefixTuning : LearnableManipulation, IHiddenManipulation
     public bool Reparameterised => mlp is not null;
 
     public Tensor LayerInput(int layer, Tensor hidden) => hidden;
+
+    public int PositionsAdded => 0;
+    /// <summary>Every query attends over the n prefix keys and values of each layer.</summary>
+    public int PositionsAttended => tokens;
+
+    /// <summary>Prefixes take no position: the sequence keeps its length.</summary>
+    public TokenInput Apply(TokenInput input, ITokenModel model) => input with { Hidden = this };
 
     public (Tensor Keys, Tensor Values)? PrefixKeyValues(int layer, long batch)
     {

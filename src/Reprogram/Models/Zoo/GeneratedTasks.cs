@@ -32,6 +32,16 @@ public sealed class CharTokenizer
 
     public long[] Encode(string text) => text.Select(Id).ToArray();
 
+    /// <summary>What <see cref="Normalise"/> does, as results state it.</summary>
+    public const string NormalisationNote = "lower-cased; characters outside the zoo vocabulary dropped";
+
+    /// <summary>Text in this vocabulary: lower-cased, characters it lacks dropped (the zoo models never saw capitals).</summary>
+    public static string Normalise(string text)
+    {
+        var lower = text.ToLowerInvariant();
+        return lower.All(c => Characters.Contains(c)) ? lower : new string(lower.Where(c => Characters.Contains(c)).ToArray());
+    }
+
     /// <summary>Ids back to text; padding is dropped.</summary>
     public string Decode(IEnumerable<long> tokenIds)
     {

@@ -24,7 +24,8 @@ public static class LanguageZoo
 {
     public const string IclRulesName = "icl-rules";
     public const string ArithCotName = "arith-cot";
-    public static IReadOnlyList<string> Names { get; } = [IclRulesName, ArithCotName];
+    public const string RuleFamilyName = "rule-family";
+    public static IReadOnlyList<string> Names { get; } = [IclRulesName, ArithCotName, RuleFamilyName];
 
     /// <summary>Evaluation items for the model card come from this seed; tests use other seeds for fresh items.</summary>
     public const int CardEvaluationSeed = 1_000;
@@ -38,6 +39,9 @@ public static class LanguageZoo
             new TrainingOptions { Epochs = 1, BatchSize = 64, LearningRate = 3e-3, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.01, ClipGradientNorm = 1.0, Seed = 0 }),
         ArithCotName => new LanguageZooRecipe(ArithCotName, new GptConfig(new CharTokenizer().VocabularySize, MaxPositions: 64, Layers: 2, Heads: 4, HiddenSize: 64),
             TrainSequences: 40_000, DataSeed: 0,
+            new TrainingOptions { Epochs = 1, BatchSize = 64, LearningRate = 3e-3, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.01, ClipGradientNorm = 1.0, Seed = 0 }),
+        RuleFamilyName => new LanguageZooRecipe(RuleFamilyName, new GptConfig(new CharTokenizer().VocabularySize, MaxPositions: 64, Layers: 2, Heads: 4, HiddenSize: 64),
+            TrainSequences: 24_000, DataSeed: 0,
             new TrainingOptions { Epochs = 1, BatchSize = 64, LearningRate = 3e-3, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.01, ClipGradientNorm = 1.0, Seed = 0 }),
         _ => throw new ArgumentException($"'{name}' is not a language-zoo model. Known: {string.Join(", ", Names)}."),
     };
@@ -71,6 +75,7 @@ public static class LanguageZoo
         {
             IclRulesName => new RuleInferenceTask().TrainingSequences(recipe.TrainSequences, recipe.DataSeed),
             ArithCotName => new AdditionTask().TrainingSequences(recipe.TrainSequences, recipe.DataSeed),
+            RuleFamilyName => new RuleFamilyTask().TrainingSequences(recipe.TrainSequences, recipe.DataSeed),
             _ => throw new ArgumentException($"'{recipe.Name}' is not a language-zoo model. Known: {string.Join(", ", Names)}."),
         };
         manual_seed(recipe.Options.Seed);
@@ -98,6 +103,19 @@ public static class LanguageZoo
                    "accuracy rises with the shots because the rule can only be inferred from them. Greedy accuracy on " + CardEvaluationItems + " fresh items: " +
                    string.Join(", ", shots.Select(k => $"{k} shots {accuracies[k]:P0} (ideal {RuleInferenceTask.IdealAccuracy(k):P0})")) +
                    ". TestAccuracy is the 8-shot accuracy.";
+        }
+        else if (recipe.Name == RuleFamilyName)
+        {
+            var shots = new[] { 0, 1, 2, 4, 8, 16 };
+            var accuracies = shots.ToDictionary(k => k, k => RuleFamilyAccuracy(model, tokenizer, k, CardEvaluationItems, CardEvaluationSeed + k));
+            accuracy = accuracies[16];
+            data = $"{recipe.TrainSequences:N0} generated sequences of {RuleFamilyTask.TrainingPairs} examples \"ah;\" of a rule drawn per sequence from the " +
+                   $"{RuleFamilyTask.RuleCount - RuleFamilyTask.HeldOutRules.Count} rules not held out (each item of \"{RuleFamilyTask.Items}\" gets one of its own labels " +
+                   $"{string.Join("/", RuleFamilyTask.LabelSets)}; every {RuleFamilyTask.HeldOutEvery}th rule is held out); loss on every label";
+            what = "in-context learning of held-out rules: given k demonstrations \"ah;cm;\" of a rule never seen in pretraining and a query \"b\", writes b's label; " +
+                   $"greedy accuracy on {CardEvaluationItems} items of held-out rules: " +
+                   string.Join(", ", shots.Select(k => $"{k} shots {accuracies[k]:P0} (ideal {RuleFamilyTask.IdealAccuracy(k):P0})")) +
+                   ". TestAccuracy is the 16-shot accuracy.";
         }
         else
         {
@@ -156,6 +174,23 @@ public static class LanguageZoo
         var evaluation = new RuleInferenceTask().EvaluationItems(items, shots, seed);
         var completions = GreedyComplete(model, tokenizer, evaluation.Select(e => e.Prompt).ToArray(), 1);
         return evaluation.Zip(completions).Count(p => p.Second == p.First.Answer) / (double)items;
+    }
+
+    /// <summary>Greedy accuracy of the first generated character on items of held-out rules, with this many shots of the same rule.</summary>
+    public static double RuleFamilyAccuracy(TinyGpt model, CharTokenizer tokenizer, int shots, int items, int seed)
+    {
+        var random = new Random(seed);
+        var prompts = new string[items];
+        var answers = new string[items];
+        for (var n = 0; n < items; n++)
+        {
+            var rule = RuleFamilyTask.Rule(RuleFamilyTask.HeldOutRules[random.Next(RuleFamilyTask.HeldOutRules.Count)]);
+            var examples = RuleFamilyTask.Examples(rule, shots + 1, random);
+            prompts[n] = string.Concat(examples.Take(shots).Select(e => $"{e.Item}{e.Label}{RuleFamilyTask.Separator}")) + examples[^1].Item;
+            answers[n] = examples[^1].Label;
+        }
+        var completions = GreedyComplete(model, tokenizer, prompts, 1);
+        return answers.Zip(completions).Count(p => p.First == p.Second) / (double)items;
     }
 
     /// <summary>Exact-match greedy accuracy of the sum, directly or after a scratchpad, on fresh 3-digit additions.</summary>

@@ -1,0 +1,130 @@
+using Reprogram.Alignments;
+using Reprogram.Instruction;
+using Reprogram.Manipulations;
+using Reprogram.Taxonomy;
+
+namespace Reprogram.Experiments;
+
+/// <summary>What an alignment reads from the frozen model.</summary>
+public enum AlignmentReads
+{
+    /// <summary>The model's output [B, S]: class logits, features, or next-token log-probabilities at the answer position.</summary>
+    ModelOutputs,
+    /// <summary>Each class's label-word log-likelihood after the prompt [B, C].</summary>
+    LabelWords,
+    /// <summary>Generated text, read by rules.</summary>
+    GeneratedText,
+}
+
+/// <summary>What creating an alignment is given: the frozen model, this seed's split, the manipulation it follows, the settings and the seed.</summary>
+public sealed record AlignmentRequest(Backbone Backbone, TaskSplit Split, IManipulation? Manipulation, MethodOptions Options, int Seed)
+{
+    /// <summary>The answer rules for generated text: the chain-of-thought formats' when the manipulation uses them, else the task's; the settings' override.</summary>
+    public AnswerExtraction Rules()
+    {
+        var task = Split as InstructionTask ?? throw new ArgumentException($"Answer extraction reads generated text; the task {Split.Name} is an {Split.Modality.ToString().ToLowerInvariant()} task.");
+        var rules = (Manipulation as DemonstrationPrompt)?.Answers?.Extraction ?? task.Extraction;
+        return new AnswerExtraction(Options.StrictRule ?? rules.Strict, Options.FlexibleRule ?? rules.Flexible);
+    }
+
+    /// <summary>Classification needs classes: open-answer tasks are refused with the way to read them.</summary>
+    public IReadOnlyList<string> Classes(string what) => Split.Labels.Count > 0
+        ? Split.Labels
+        : throw new ArgumentException($"{what} chooses among classes, and the task {Split.Name} has open answers: use answer-extraction or self-consistency.");
+}
+
+/// <summary>An output alignment by name: its coordinate, what it reads, the published methods it follows, and a factory.</summary>
+public sealed record AlignmentEntry : RegistryEntry
+{
+    public required OutputAlignment Kind { get; init; }
+    public required AlignmentReads Reads { get; init; }
+    public IReadOnlyList<string> PublishedMethods { get; init; } = [];
+    public string? Deviation { get; init; }
+    public required Func<AlignmentRequest, IAlignment> Create { get; init; }
+}
+
+/// <summary>The alignments of the registry (see <see cref="Registries.Alignments"/>).</summary>
+public static class AlignmentEntries
+{
+    private static IAlignment Mapping(AlignmentRequest r, LabelMappingMethod method)
+    {
+        var classes = r.Classes("A label mapping");
+        var sources = r.Backbone.OutputNames;
+        if (sources is null && r.Backbone.Modality == TaskModality.Image && !r.Options.FeatureChannelsAsLabels)
+        {
+            throw new ArgumentException($"{r.Backbone.Identity} outputs {r.Backbone.OutputSize} features, not classes, so there are no source labels to map. " +
+                                        "Use the linear alignment, a source classifier, or --feature-channels-as-labels to treat each feature channel as a source label.");
+        }
+        if (r.Backbone.Kind == "text encoder") throw new ArgumentException($"{r.Backbone.Identity} outputs features, not tokens or classes: use the linear alignment.");
+        return new LabelMapping(method, r.Backbone.OutputSize, classes, r.Seed, sources);
+    }
+
+    public static IReadOnlyList<AlignmentEntry> All { get; } =
+    [
+        new()
+        {
+            Name = "verbalizer", Aliases = ["label-words", "likelihood"], Kind = OutputAlignment.RuleBased, Reads = AlignmentReads.LabelWords,
+            PublishedMethods = ["Role of demonstrations", "PTR", "PPT"],
+            Description = "Each class is a label word; its score is the whole word's log-likelihood after the prompt (a language model's own vocabulary as the head).",
+            Create = r => new Verbalizer(r.Classes("A verbalizer")),
+        },
+        new()
+        {
+            Name = "calibration", Aliases = ["contextual-calibration", "calibrated"], Kind = OutputAlignment.Statistical, Reads = AlignmentReads.LabelWords,
+            PublishedMethods = ["Calibrate before use"],
+            Description = "The verbalizer's probabilities divided by those of content-free inputs in the same prompt, renormalised (Zhao et al. 2021).",
+            Create = r => new CalibratedVerbalizer(r.Classes("Contextual calibration")),
+        },
+        new()
+        {
+            Name = "rlm", Kind = OutputAlignment.Statistical, Reads = AlignmentReads.ModelOutputs, PublishedMethods = ["Adversarial reprogramming"],
+            Description = "Random label mapping: a random one-to-one map from target classes to the model's outputs, fixed at the start.",
+            Create = r => Mapping(r, LabelMappingMethod.Random),
+        },
+        new()
+        {
+            Name = "flm", Kind = OutputAlignment.Statistical, Reads = AlignmentReads.ModelOutputs, PublishedMethods = ["ILM-VP"],
+            Description = "Frequency label mapping: one-to-one, greedy on how often each output is the model's prediction for each class, computed once before training.",
+            Create = r => Mapping(r, LabelMappingMethod.Frequency),
+        },
+        new()
+        {
+            Name = "ilm", Kind = OutputAlignment.Statistical, Reads = AlignmentReads.ModelOutputs, PublishedMethods = ["ILM-VP"],
+            Description = "Iterative label mapping (Chen et al. 2023): the frequency mapping recomputed at every epoch with the current prompt.",
+            Create = r => Mapping(r, LabelMappingMethod.Iterative),
+        },
+        new()
+        {
+            Name = "blm", Kind = OutputAlignment.Statistical, Reads = AlignmentReads.ModelOutputs, PublishedMethods = ["BLM / BLM+ (Bayesian label mapping)"],
+            Description = "Bayesian label mapping (Cai et al. 2024): a probabilistic many-to-many matrix from the joint distribution of predictions and classes, every epoch.",
+            Create = r => Mapping(r, LabelMappingMethod.Bayesian),
+        },
+        new()
+        {
+            Name = "blm+", Aliases = ["blmplus"], Kind = OutputAlignment.Statistical, Reads = AlignmentReads.ModelOutputs, PublishedMethods = ["BLM / BLM+ (Bayesian label mapping)"],
+            Description = "BLM+: Bayesian label mapping counting the top-k output probabilities instead of the argmax.",
+            Create = r => Mapping(r, LabelMappingMethod.BayesianTopK),
+        },
+        new()
+        {
+            Name = "linear", Aliases = ["linear-head", "head"], Kind = OutputAlignment.Linear, Reads = AlignmentReads.ModelOutputs,
+            PublishedMethods = ["WARP", "P-tuning v2", "VPT-shallow / VPT-deep"],
+            Description = "A learned linear head over the model's output (features, class logits, or next-token log-probabilities).",
+            Create = r => new LinearHead(r.Backbone.OutputSize, r.Classes("A linear head"), r.Seed),
+        },
+        new()
+        {
+            Name = "answer-extraction", Aliases = ["extraction", "generation"], Kind = OutputAlignment.RuleBased, Reads = AlignmentReads.GeneratedText,
+            PublishedMethods = ["Zero-shot CoT"],
+            Description = "Greedy generation, the answer read by the task's strict and flexible rules (regular expressions).",
+            Create = r => new ExtractedAnswer(r.Rules()),
+        },
+        new()
+        {
+            Name = "self-consistency", Aliases = ["majority-vote"], Kind = OutputAlignment.Statistical, Reads = AlignmentReads.GeneratedText,
+            PublishedMethods = ["Self-consistency"],
+            Description = "Several sampled generations (--samples, --temperature), each read by the rules, and a majority vote (Wang et al. 2023).",
+            Create = r => new SelfConsistency(r.Rules(), r.Options.Samples, r.Options.Temperature, r.Options.TopK),
+        },
+    ];
+}
