@@ -61,12 +61,7 @@ public sealed class RunComparison : KernelDirectiveCommand
         return options;
     }
 
-    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
-    {
-        try { ToOptions(); }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException) { return [e.Message]; }
-        return [];
-    }
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) => ValidationErrors(() => ToOptions());
 }
 
 /// <summary>

@@ -52,6 +52,17 @@ internal static class DirectiveValues
         return value;
     }
 
+    /// <summary>
+    /// The validation errors of a command's options, as the kernel shows them before a cell runs: every expected bad
+    /// value (an unknown name, a missing file) becomes its message; nothing escapes as a stack trace.
+    /// </summary>
+    public static IEnumerable<string> ValidationErrors(Action check)
+    {
+        try { check(); }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or NotSupportedException) { return [e.Message]; }
+        return [];
+    }
+
     /// <summary>An --export path, checked before anything runs: a file name ending in .csv or .json.</summary>
     public static string? ExportPath(string? path, string option = "--export")
     {

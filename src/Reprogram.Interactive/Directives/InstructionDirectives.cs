@@ -55,21 +55,16 @@ public abstract class InstructionCommand : KernelDirectiveCommand
 
     protected abstract void Check();
 
-    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
-    {
-        try { Check(); }
-        catch (ArgumentException e) { return [e.Message]; }
-        return [];
-    }
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) => ValidationErrors(Check);
 
     internal static IEnumerable<KernelDirectiveParameter> CommonParameters(string defaultModel, string defaultTask, string defaultSeeds, string variable) =>
     [
         new KernelDirectiveParameter("--model", $"icl-rules or arith-cot (zoo decoders trained here), a Hugging Face checkpoint folder, or openai:MODEL / ollama:MODEL (a remote chat model; generation only). Default {defaultModel}.")
-            .AddCompletions(() => InstructionModel.KnownModels),
+            .AddCompletions(() => Registries.Models.Entries.Where(e => e.Kind is "text decoder" or "chat model").Select(e => e.Name)),
         new KernelDirectiveParameter("--endpoint", "The remote model's endpoint, e.g. https://api.openai.com/v1 (default for openai) or http://localhost:11434 (default for ollama)."),
         new KernelDirectiveParameter("--api-key-env", "The NAME of the environment variable holding the remote model's key (default OPENAI_API_KEY for openai). The key never appears in the notebook."),
         new KernelDirectiveParameter("--task", $"icl-rules, addition (generated), sentiment (generated), fortunes (Debian quotes), or a .csv/.jsonl file with text and label columns. Default {defaultTask}.")
-            .AddCompletions(() => InstructionTasks.Names),
+            .AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Text && !e.IsPattern).Select(e => e.Name)),
         new KernelDirectiveParameter("--queries", "Queries per seed. Default 100.") { TypeHint = "number" },
         new KernelDirectiveParameter("--pool", "Examples the demonstrations are chosen from. Default 32.") { TypeHint = "number" },
         new KernelDirectiveParameter("--seeds", $"Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); results are mean and spread over them. Default {defaultSeeds}."),

@@ -67,12 +67,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
 
     public string VariableName => DirectiveValues.VariableName(Name, "reprogramming");
 
-    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
-    {
-        try { ToOptions(); }
-        catch (ArgumentException e) { return [e.Message]; }
-        return [];
-    }
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) => ValidationErrors(() => ToOptions());
 }
 
 /// <summary>
@@ -91,7 +86,7 @@ internal static class ReprogramDirective
             new KernelDirectiveParameter("--model", "resnet18 (ImageNet, CNTK export, features), fashion-cnn (a Fashion-MNIST classifier trained here), or a torchvision ResNet-18 .safetensors/.pt file. Default resnet18.")
                 .AddCompletions(() => ReprogramOptions.Models),
             new KernelDirectiveParameter("--dataset", "fashion-mnist, digits, or a folder with one sub-folder per class. Default fashion-mnist.")
-                .AddCompletions(() => DataSets.Names),
+                .AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Image && !e.IsPattern).Select(e => e.Name)),
             new KernelDirectiveParameter("--train", "Training examples (a class-balanced subset chosen by the seed). Default 1000 (every default: ReprogramOptions.SessionDefaults).") { TypeHint = "number" },
             new KernelDirectiveParameter("--test", "Test examples. Default 500.") { TypeHint = "number" },
             new KernelDirectiveParameter("--manipulation", "pad (ILM-VP frame), watermark (full image), patch, parametric (learned 1x1 transform) or none. Default pad.")

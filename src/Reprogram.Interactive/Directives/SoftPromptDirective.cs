@@ -63,12 +63,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         return options;
     }
 
-    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
-    {
-        try { ToOptions(); }
-        catch (ArgumentException e) { return [e.Message]; }
-        return [];
-    }
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) => ValidationErrors(() => ToOptions());
 }
 
 /// <summary>
@@ -89,7 +84,7 @@ internal static class SoftPromptDirective
             new KernelDirectiveParameter("--model", "minilm (all-MiniLM-L6-v2, a real pretrained BERT encoder, linear head), a zoo decoder (icl-rules, arith-cot), or a Hugging Face checkpoint folder (GPT-2, Llama, Qwen2, SmolLM); decoders use a verbalizer. Default minilm.")
                 .AddCompletions(() => PromptTuningOptions.Models),
             new KernelDirectiveParameter("--task", "fortunes (Debian quote categories: computers, food, love, science), sentiment (generated), or a .csv/.jsonl file with text and label columns. Default fortunes.")
-                .AddCompletions(() => TextDataSets.Names),
+                .AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Text && !e.IsPattern).Select(e => e.Name)),
             new KernelDirectiveParameter("--train", "Training examples (class-balanced, from the seed). Default 400.") { TypeHint = "number" },
             new KernelDirectiveParameter("--test", "Test examples. Default 200.") { TypeHint = "number" },
             new KernelDirectiveParameter("--tokens", "Virtual tokens (per layer for prefix and deep). Default 8.") { TypeHint = "number" },

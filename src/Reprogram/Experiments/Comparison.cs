@@ -62,8 +62,9 @@ public sealed record ComparisonOptions
         foreach (var a in Alignments) Registries.Alignments.Find(a);
         foreach (var pair in Methods ?? []) Method.Parse(pair);
         Method.Parse(Base);
-        Registries.Models.Resolve(Model);
+        var modality = Registries.Models.Resolve(Model).Modality;
         Registries.Tasks.Resolve(Task);
+        MethodsToRun(modality);
         Options.Validate();
         DeviceSpec.Parse(Device ?? "auto");
         Spec(new Method(Registries.Manipulations.Find("none"), Registries.Alignments.Find("linear")), Examples[0]).Budget.Validate();

@@ -109,7 +109,8 @@ public static class Experiment
             if (loaded) LoadLearned(spec.Load!, backbone, manipulation, alignment);
             if (!options.TrainManipulation || loaded) Freeze(manipulation as nn.Module);
             if (loaded) Freeze(alignment as nn.Module);
-            label = name ?? $"{manipulation?.Name ?? "no input manipulation"}{(options.TrainManipulation || manipulation is not LearnableManipulation ? "" : " (untrained)")} + {alignment.Name}";
+            var size = manipulation is ITokenManipulation { PositionsAttended: > 0 } tokens ? $" ({tokens.PositionsAttended} tokens)" : "";
+            label = name ?? $"{manipulation?.Name ?? "no input manipulation"}{size}{(options.TrainManipulation || manipulation is not LearnableManipulation ? "" : " (untrained)")} + {alignment.Name}";
 
             var tokensBefore = backbone.TokensProcessed;
             var shortenedBefore = backbone.PromptsShortened;
