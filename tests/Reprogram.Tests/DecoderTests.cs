@@ -319,7 +319,7 @@ public sealed class DecoderTests : IClassFixture<DecoderCheckpoints>
         // The same vocabulary and merges inside a tokenizer.json.
         var jsonFolder = Path.Combine(checkpoints.Root, "tokenizer-json");
         Directory.CreateDirectory(jsonFolder);
-        var tokenizerJson = new JsonObject { ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = JsonSerializer.SerializeToNode(vocab), ["merges"] = JsonSerializer.SerializeToNode(merges) } };
+        var tokenizerJson = new JsonObject { ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel" }, ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = JsonSerializer.SerializeToNode(vocab), ["merges"] = JsonSerializer.SerializeToNode(merges) } };
         File.WriteAllText(Path.Combine(jsonFolder, "tokenizer.json"), tokenizerJson.ToJsonString());
         Assert.Equal(ids, HfTokenizer.Load(jsonFolder).EncodeToIds("hello world!"));
     }

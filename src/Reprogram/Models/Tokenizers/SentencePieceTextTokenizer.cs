@@ -93,7 +93,10 @@ public sealed class SentencePieceTextTokenizer : Tokenizer
     public static SentencePieceTextTokenizer FromModelFile(string path, IReadOnlyDictionary<string, int>? specialTokens = null, bool dummyPrefixAfterSpecialTokens = true) =>
         Create(SentencePieceModelProto.Read(path), specialTokens, dummyPrefixAfterSpecialTokens, path);
 
-    /// <summary>From a parsed or converted SentencePiece model. Control and user-defined pieces (&lt;s&gt;, &lt;/s&gt;) are recognised in text.</summary>
+    /// <summary>
+    /// From a parsed or converted SentencePiece model. Control, unknown and user-defined pieces (&lt;s&gt;, &lt;/s&gt;,
+    /// &lt;unk&gt;) are recognised in text, as Hugging Face's tokenizers recognise their special tokens.
+    /// </summary>
     public static SentencePieceTextTokenizer Create(SentencePieceModelProto model, IReadOnlyDictionary<string, int>? specialTokens = null,
         bool dummyPrefixAfterSpecialTokens = true, string source = "SentencePiece model")
     {
@@ -101,7 +104,7 @@ public sealed class SentencePieceTextTokenizer : Tokenizer
         for (var id = 0; id < model.Pieces.Count; id++)
         {
             var p = model.Pieces[id];
-            if (p.Type is SentencePieceType.Control or SentencePieceType.UserDefined && p.Piece.Length > 0) special.TryAdd(p.Piece, id);
+            if (p.Type is SentencePieceType.Control or SentencePieceType.UserDefined or SentencePieceType.Unknown && p.Piece.Length > 0) special.TryAdd(p.Piece, id);
         }
         if (specialTokens is not null) foreach (var (token, id) in specialTokens) special[token] = id;
         return new SentencePieceTextTokenizer(model, special, dummyPrefixAfterSpecialTokens, source);
@@ -240,7 +243,7 @@ public sealed class SentencePieceTextTokenizer : Tokenizer
                 throw new ArgumentOutOfRangeException(nameof(ids), id, $"{Source}: id {id} is outside the vocabulary of {model.Pieces.Count} pieces.");
             }
             var p = model.Pieces[id];
-            if (p.Type == SentencePieceType.Control || specialTokens.TryGetValue(p.Piece, out var s) && s == id && p.Type != SentencePieceType.UserDefined) continue;
+            if (p.Type == SentencePieceType.Control) continue;
             if (p.Type == SentencePieceType.Unknown) { text.Append(model.UnknownSurface); continue; }
             var piece = p.Piece.AsSpan();
             if (isBosWs && (model.AddDummyPrefix || model.RemoveExtraWhitespaces) && piece.StartsWith("\u2581"))
