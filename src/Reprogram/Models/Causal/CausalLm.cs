@@ -10,11 +10,12 @@ namespace Reprogram.Models.Causal;
 /// <summary>
 /// The shape of a pretrained decoder, read from a Hugging Face config.json. GPT-2 uses LayerNorm, learned positions,
 /// GELU (tanh) and KeyValueHeads = Heads; Llama-family models use RMSNorm, rotary positions, SwiGLU and grouped-query attention.
+/// <see cref="SlidingWindow"/> (Mistral): each position attends to itself and the window - 1 positions before it.
 /// </summary>
 public sealed record CausalLmConfig(
     string ModelType, int VocabularySize, int HiddenSize, int Layers, int Heads, int KeyValueHeads, int HeadSize,
     int IntermediateSize, int MaxPositions, double NormEpsilon, double RopeTheta = 10000, bool TieWordEmbeddings = true,
-    bool AttentionBias = false);
+    bool AttentionBias = false, int? SlidingWindow = null);
 
 /// <summary>A pretrained decoder: the token-model interface plus a cached forward over token ids.</summary>
 public interface ICausalLm : ITokenModel, IDisposable
@@ -151,15 +152,24 @@ public static class CausalLm
 
     /// <summary>
     /// Causal attention of q [B, H, T, hd] over prefix keys [B, H or kvH, P, hd] (always visible) and keys [B, kvH, S, hd]
-    /// whose last T are the queries' own (key j is visible to query i when j &lt;= S - T + i and its mask is set).
+    /// whose last T are the queries' own (key j is visible to query i when j &lt;= S - T + i and its mask is set). With a
+    /// sliding window W (Mistral) key j must also be one of the query's last W real positions (itself included), counted
+    /// in real tokens as Mistral's reference code counts them for each sequence alone. Hugging Face counts cache slots,
+    /// padding included: the two agree except for left-padded rows, where this way a row's result does not depend on its batch.
     /// </summary>
-    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor keyMask, (Tensor Keys, Tensor Values)? prefix)
+    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor keyMask, (Tensor Keys, Tensor Values)? prefix, int? slidingWindow = null)
     {
         var (b, heads, t) = (q.shape[0], q.shape[1], q.shape[2]);
         var s = k.shape[2];
         k = RepeatHeads(k, heads);
         v = RepeatHeads(v, heads);
         var allowed = ones(t, s, dtype: ScalarType.Bool, device: q.device).tril(s - t).unsqueeze(0) & keyMask.unsqueeze(1); // [B, T, S]
+        if (slidingWindow is { } w)
+        {
+            var realUpTo = keyMask.to(ScalarType.Int64).cumsum(1);                                           // [B, S] real keys up to j
+            var distance = realUpTo[.., (int)(s - t)..].unsqueeze(2) - realUpTo.unsqueeze(1);                  // [B, T, S] real positions from j to i
+            allowed &= distance < w;
+        }
         if (prefix is { } p)
         {
             var pk = RepeatHeads(p.Keys, heads).to(k.dtype);
