@@ -23,7 +23,8 @@ public sealed record PromptTuningOptions
     public string Method { get; init; } = "soft";
     /// <summary>
     /// minilm (all-MiniLM-L6-v2, a real pretrained encoder; linear head), a zoo decoder (icl-rules, arith-cot) or a
-    /// Hugging Face checkpoint folder (GPT-2, Llama, Qwen2, SmolLM); decoders use a verbalizer (label words' first token).
+    /// Hugging Face checkpoint folder: a BERT / RoBERTa encoder (linear head) or a decoder (GPT-2, Llama, Qwen2, Mistral,
+    /// SmolLM); decoders use a verbalizer (label words' first token).
     /// </summary>
     public string Model { get; init; } = "minilm";
     /// <summary>fortunes (Debian quote categories), sentiment (generated), or a .csv/.jsonl file with text and label columns.</summary>
@@ -96,11 +97,12 @@ public static class PromptTuning
     private static PromptTuningResult RunHere(PromptTuningOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         options.Validate();
-        if (options.Model != "minilm") return RunDecoder(options, progress, cancellationToken);
+        if (options.Model != "minilm" && !EncoderCheckpoint.IsEncoderFolder(options.Model)) return RunDecoder(options, progress, cancellationToken);
         var clock = Stopwatch.StartNew();
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
-        var (model, tokenizer) = MiniLmLoader.Shared();
-        using var frozen = new FrozenModel<BertEncoder>(model, MiniLmLoader.Identity, device, ownsModel: false);
+        // minilm, or a BERT / RoBERTa checkpoint folder (loaded here and disposed with the run).
+        var (model, tokenizer, identity, owned) = EncoderCheckpoint.Resolve(options.Model);
+        using var frozen = new FrozenModel<BertEncoder>(model, identity, device, ownsModel: owned);
         var data = TextDataSets.Load(options.Task, options.Seed);
         var (train, test) = data.Split(options.TrainCount, options.TestCount, options.Seed);
         if (train.Count < train.ClassNames.Count) throw new ArgumentException($"The task has too few examples for {options.TrainCount} training examples.");
