@@ -35,7 +35,7 @@ public static class PromptInstruction
     public static InstructionModel LoadModel(InstructionOptionsBase options, IProgress<TrainingProgress>? training = null, CancellationToken ct = default)
     {
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
-        return InstructionModel.Load(options.Model, device, (provider, model) => RemoteClients(options, provider, model), training, ct);
+        return InstructionModel.Load(options.Model, device, (provider, model) => RemoteClients(options, provider, model), training, ct, options.Chat);
     }
 
     /// <summary>The task template with the options' overrides.</summary>
@@ -167,7 +167,7 @@ public static class InContextLearning
                                 var (predicted, scores) = predictions[calibrated][q];
                                 var ok = AnswerExtraction.Matches(predicted, task.Queries[q].Answer);
                                 if (ok) correct++;
-                                bucket.Records.Add(new InstructionRecord(label, seed, q, shots, prompts[q].Full, scores, predicted, task.Queries[q].Answer, ok));
+                                bucket.Records.Add(new InstructionRecord(label, seed, q, shots, Shown(model, options, prompts[q].Full), scores, predicted, task.Queries[q].Answer, ok));
                             }
                             bucket.Accuracy.Add((double)correct / task.Queries.Count);
                         }
@@ -190,7 +190,7 @@ public static class InContextLearning
                             var okFlexible = AnswerExtraction.Matches(flexible, query.Answer);
                             strictCorrect += ok ? 1 : 0;
                             flexibleCorrect += okFlexible ? 1 : 0;
-                            bucket.Records.Add(new InstructionRecord(name, seed, q, shots, prompts[q].Full, outputs[q], strict, query.Answer, ok, flexible, okFlexible));
+                            bucket.Records.Add(new InstructionRecord(name, seed, q, shots, Shown(model, options, prompts[q].Full), outputs[q], strict, query.Answer, ok, flexible, okFlexible));
                         }
                         bucket.Accuracy.Add((double)strictCorrect / task.Queries.Count);
                         bucket.Flexible.Add((double)flexibleCorrect / task.Queries.Count);
@@ -233,6 +233,9 @@ public static class InContextLearning
     }
 
     private static string Label(string name, bool calibrated) => calibrated ? name + ", calibrated" : name;
+
+    /// <summary>A record's prompt: with --show-prompt the exact text the model read, else the template's text.</summary>
+    internal static string Shown(InstructionModel model, InstructionOptionsBase options, string prompt) => options.ShowPrompt ? model.RenderPrompt(prompt) : prompt;
 
     private static string Describe(DemonstrationOrder order) => order switch
     {
@@ -279,9 +282,13 @@ public static class InContextLearning
             requests.Add(Request(prompts[q], prompts[q].Full[prompts[q].Prefix.Length..], query.Input, choices));
             choiceSets.Add(choices);
         }
-        ScoringRequest Request(InstructionPrompt prompt, string suffix, string input, IReadOnlyList<string> choices) => new(
-            PrefixIds(prompt.Prefix), model.Encode(suffix, "the query"),
-            choices.Select(c => model.Encode(template.AnswerText(input, c), $"the answer '{c}'")).ToArray());
+        ScoringRequest Request(InstructionPrompt prompt, string suffix, string input, IReadOnlyList<string> choices)
+        {
+            // The prompt as the model reads it (BOS, chat template), cut where the shared demonstrations end.
+            var (shared, own) = model.Format.Split(prompt.Prefix, prompt.Prefix + suffix);
+            return new(PrefixIds(shared), model.Encode(own, "the query"),
+                choices.Select(c => model.Encode(template.AnswerText(input, c), $"the answer '{c}'")).ToArray());
+        }
 
         // Content-free requests: one per distinct (prefix, choice set) and content-free input.
         var contentFree = new List<(string Key, ScoringRequest Request)>();
@@ -417,7 +424,7 @@ public static class ChainOfThought
                     strictCorrect += ok ? 1 : 0;
                     flexibleCorrect += okFlexible ? 1 : 0;
                     var output = samples == 1 ? mine[0] : string.Join("\n", mine.Select((o, i) => $"[{i + 1}] {o}"));
-                    records.Add(new InstructionRecord(label, seed, q, shots, prompts[q].Full, output, strict, query.Answer, ok, flexible, okFlexible));
+                    records.Add(new InstructionRecord(label, seed, q, shots, InContextLearning.Shown(model, options, prompts[q].Full), output, strict, query.Answer, ok, flexible, okFlexible));
                 }
                 strictPerSeed.Add((double)strictCorrect / task.Queries.Count);
                 flexiblePerSeed.Add((double)flexibleCorrect / task.Queries.Count);

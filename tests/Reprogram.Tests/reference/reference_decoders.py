@@ -9,7 +9,8 @@ Writes three tiny random checkpoints in the Hugging Face layout, each in its own
   OUTDIR/qwen2  Qwen2, 2 layers, 4 heads, 1 key/value head, q/k/v biases, tied embeddings
   OUTDIR/mistral  a SentencePiece Llama: Mistral config (sliding_window 4 over 9 positions), GQA, untied lm_head, and a
                 tokenizer.model that google/sentencepiece (Debian's python3-sentencepiece) trains here (BPE, byte fallback);
-                input_ids are the tokenizer's ids of reference_text.txt, BOS first, as Hugging Face's Llama tokenizer gives them
+                input_ids are the tokenizer's ids of reference_text.txt, BOS first, as Hugging Face's Llama tokenizer gives them;
+                two added tokens (<|im_start|>, <|im_end|>) and a ChatML chat_template in tokenizer_config.json
 Each folder holds config.json, model.safetensors and reference.safetensors (input_ids int64 [B, T],
 logits float32 [B, T, V]). The math below is written from the papers / HF conventions directly, with plain
 tensor operations (no nn.Module from the C# side, no transformers), in float64, then stored as float32.
@@ -120,7 +121,8 @@ def gpt2(out, g, ids):
 # ---------------------------------------------------------------------------------------------- Llama / Qwen2
 
 def llama(out, g, ids, qwen, vocab=100, window=None):
-    V, C, L, H, KV, I, P = vocab, 64, 2, 4, (1 if qwen else 2), 96, 64
+    # Rotary positions need no table: the Mistral one allows long prompts (the chat-template tests run #!icl on it).
+    V, C, L, H, KV, I, P = vocab, 64, 2, 4, (1 if qwen else 2), 96, (1024 if window else 64)
     eps, theta = 1e-6, (1000000.0 if qwen else 10000.0)
     d = C // H
     w = {}
@@ -213,10 +215,19 @@ def sentencepiece_tokenizer(folder, seed):
     width = min(len(e) for e in encoded)
     with open(os.path.join(folder, "reference_text.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(texts))
+    # Two added tokens after the SentencePiece vocabulary and a ChatML chat template (Qwen2-Instruct's), for the
+    # chat-template tests; the embedding table has rows for them.
+    size = sp.get_piece_size()
+    template = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+                "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}"
+                "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    added = {str(size): {"content": "<|im_start|>", "special": True}, str(size + 1): {"content": "<|im_end|>", "special": True}}
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump({"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "legacy": True}, f)
+        json.dump({"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "legacy": True,
+                   "added_tokens_decoder": added, "chat_template": template}, f)
     # Both rows cut to the shorter one's length (no padding in the reference forward).
-    return torch.tensor([e[:width] for e in encoded]), sp.get_piece_size()
+    return torch.tensor([e[:width] for e in encoded]), size + 2
 
 
 def main():
