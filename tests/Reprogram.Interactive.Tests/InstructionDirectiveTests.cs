@@ -65,6 +65,8 @@ public class InstructionDirectiveTests : KernelTestBase
     [InlineData("#!cot --mode few-shot", "few-shot needs --shots")]
     [InlineData("#!cot --model openai:gpt-4o-mini --api-key-env REPROGRAM_NO_SUCH_VARIABLE", "REPROGRAM_NO_SUCH_VARIABLE")]
     [InlineData("#!icl --name 2bad", "cannot be a C# variable name")]
+    [InlineData("#!icl --chat vicuna", "not a --chat value")]
+    [InlineData("#!icl --model icl-rules --chat template --show-prompt", "applies to Hugging Face checkpoint folders")]
     public async Task Bad_options_give_clear_messages_and_the_kernel_stays_usable(string cell, string message)
     {
         Assert.Contains(message, await SubmitFails(cell));

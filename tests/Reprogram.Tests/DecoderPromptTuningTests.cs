@@ -48,6 +48,26 @@ public class DecoderPromptTuningTests(DecoderCheckpoints checkpoints) : IClassFi
         Assert.Equal(2, result.Nearest.Count);
     }
 
+    [Theory]
+    [InlineData("soft", Location.Embedding)]
+    [InlineData("deep", Location.Hidden)]
+    [InlineData("prefix", Location.Hidden)]
+    public void A_sentencepiece_llama_with_a_sliding_window_takes_every_prompt_and_stays_unchanged(string method, Location location)
+    {
+        // The generated Mistral checkpoint: SentencePiece tokenizer.model (byte fallback, so any text encodes), window 4.
+        var result = PromptTuning.Run(new PromptTuningOptions
+        {
+            Method = method, Model = checkpoints.Folder("mistral"), Task = "sentiment", TrainCount = 16, TestCount = 8, Tokens = 2, Epochs = 2, BatchSize = 8,
+            MaxLength = 48, Device = "cpu",
+        });
+        Assert.True(result.Main.FrozenUnchanged);
+        Assert.Equal(result.Main.ChecksumBefore, result.Main.ChecksumAfter);
+        Assert.Equal(location, result.Main.Coordinates!.Location);
+        Assert.Contains("mistral", result.Main.Model);
+        Assert.True(result.Main.Curve.Count > 0 && result.Main.Curve.All(p => double.IsFinite(p.Loss)));
+        Assert.Equal(method == "soft", result.Nearest.Count == 2);
+    }
+
     [Fact]
     public void A_folder_that_is_not_a_checkpoint_is_refused()
     {

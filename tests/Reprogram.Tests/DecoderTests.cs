@@ -45,9 +45,9 @@ public sealed class DecoderTests : IClassFixture<DecoderCheckpoints>
 
     public DecoderTests(DecoderCheckpoints checkpoints) => this.checkpoints = checkpoints;
 
-    public static TheoryData<string> Kinds => new() { "gpt2", "llama", "qwen2" };
+    public static TheoryData<string> Kinds => new() { "gpt2", "llama", "qwen2", "mistral" };
     /// <summary>The checkpoint families and the zoo's own decoder (TinyGpt), for the cache, generation and scoring tests.</summary>
-    public static TheoryData<string> CachedKinds => new() { "gpt2", "llama", "qwen2", "tinygpt" };
+    public static TheoryData<string> CachedKinds => new() { "gpt2", "llama", "qwen2", "mistral", "tinygpt" };
 
     private ICausalLm Load(string kind)
     {
@@ -171,6 +171,60 @@ public sealed class DecoderTests : IClassFixture<DecoderCheckpoints>
             Assert.True(Math.Abs(manual - single[i]) < 1e-9, $"{kind} #{i}: unbatched {single[i]} vs manual {manual}");
             Assert.True(batched[i] < 0);
         }
+    }
+
+    [Fact]
+    public void SentencePiece_llama_checkpoint_tokenizes_as_sentencepiece_and_its_sliding_window_matters()
+    {
+        // The folder holds a tokenizer.model trained by google/sentencepiece; the reference ids are its encoding, BOS first.
+        var folder = checkpoints.Folder("mistral");
+        var tokenizer = HfTokenizer.Load(folder);
+        Assert.IsType<Reprogram.Models.Tokenizers.SentencePieceTextTokenizer>(tokenizer);
+        var bos = HfTokenizer.PromptBos(folder);
+        Assert.Equal("<s>", bos);
+        var reference = Safetensors.LoadStateDict(Path.Combine(folder, "reference.safetensors"));
+        var ids = reference["input_ids"];
+        var texts = File.ReadAllLines(Path.Combine(folder, "reference_text.txt"));
+        for (var row = 0; row < texts.Length; row++)
+        {
+            var encoded = tokenizer.EncodeToIds(bos + texts[row]).Select(i => (long)i).ToArray();
+            Assert.Equal(ids[row].data<long>().ToArray(), encoded[..(int)ids.shape[1]]);
+        }
+        using var model = CheckpointLoader.Load(folder);
+        Assert.Equal(4, model.Config.SlidingWindow);
+        Assert.Equal("mistral", model.Config.ModelType);
+
+        // Without the window the first 4 positions are unchanged and later ones differ: the window is what the reference applies.
+        var noWindow = Copy("mistral", "nowindow");
+        var configPath = Path.Combine(noWindow, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!;
+        config.AsObject().Remove("sliding_window");
+        File.WriteAllText(configPath, config.ToJsonString());
+        using var full = CheckpointLoader.Load(noWindow);
+        using var _ = no_grad();
+        var windowed = model.Forward(ids);
+        var plain = full.Forward(ids);
+        Assert.True(MaxDifference(windowed[.., ..4], plain[.., ..4]) < 1e-5);
+        Assert.True(MaxDifference(windowed[.., 4..], plain[.., 4..]) > 1e-2);
+        Assert.True(MaxDifference(plain, reference["logits"]) > 1e-2);
+    }
+
+    [Fact]
+    public void Qwen2_with_use_sliding_window_is_refused_with_the_reason()
+    {
+        var folder = Copy("qwen2", "window");
+        var configPath = Path.Combine(folder, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!;
+        config["sliding_window"] = 16;
+        config["use_sliding_window"] = true;
+        File.WriteAllText(configPath, config.ToJsonString());
+        var e = Assert.Throws<NotSupportedException>(() => CheckpointLoader.Load(folder));
+        Assert.Contains("use_sliding_window", e.Message);
+        // Without use_sliding_window Qwen2's sliding_window is ignored, as Hugging Face ignores it.
+        config["use_sliding_window"] = false;
+        File.WriteAllText(configPath, config.ToJsonString());
+        using var model = CheckpointLoader.Load(folder);
+        Assert.Null(model.Config.SlidingWindow);
     }
 
     [Fact]
@@ -319,7 +373,7 @@ public sealed class DecoderTests : IClassFixture<DecoderCheckpoints>
         // The same vocabulary and merges inside a tokenizer.json.
         var jsonFolder = Path.Combine(checkpoints.Root, "tokenizer-json");
         Directory.CreateDirectory(jsonFolder);
-        var tokenizerJson = new JsonObject { ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = JsonSerializer.SerializeToNode(vocab), ["merges"] = JsonSerializer.SerializeToNode(merges) } };
+        var tokenizerJson = new JsonObject { ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel" }, ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = JsonSerializer.SerializeToNode(vocab), ["merges"] = JsonSerializer.SerializeToNode(merges) } };
         File.WriteAllText(Path.Combine(jsonFolder, "tokenizer.json"), tokenizerJson.ToJsonString());
         Assert.Equal(ids, HfTokenizer.Load(jsonFolder).EncodeToIds("hello world!"));
     }

@@ -107,6 +107,12 @@ public class ExperimentModelTests(ITestOutputHelper output)
         try
         {
             if (name == "<checkpoint folder>") spec = CheckpointFolder();
+            if (name == "<encoder checkpoint folder>")
+            {
+                var encoders = new EncoderCheckpoints();
+                cleanup = encoders;
+                spec = encoders.Folder("bert");
+            }
             if (name == "<torchvision ResNet-18 file>") spec = TorchvisionFile();
             if (name == "<provider:model>")
             {

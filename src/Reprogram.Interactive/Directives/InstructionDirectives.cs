@@ -29,6 +29,8 @@ public abstract class InstructionCommand : KernelDirectiveCommand
     public string? Device { get; set; }
     public string? Export { get; set; }
     public string? Name { get; set; }
+    public string? Chat { get; set; }
+    public bool ShowPrompt { get; set; }
 
     protected T Common<T>(T d) where T : InstructionOptionsBase => d with
     {
@@ -48,6 +50,8 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         MaxNewTokens = Int(MaxTokens, "--max-tokens") ?? d.MaxNewTokens,
         BatchRows = Int(Batch, "--batch") ?? d.BatchRows,
         Device = Device ?? d.Device,
+        Chat = Chat?.ToLowerInvariant() ?? d.Chat,
+        ShowPrompt = ShowPrompt || d.ShowPrompt,
     };
 
     /// <summary>Templates are written on one line in a magic command: \n and \t stand for a new line and a tab.</summary>
@@ -79,6 +83,9 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
         new KernelDirectiveParameter("--export", "Write the per-query records to a .csv file, or the whole run to a .json file."),
         new KernelDirectiveParameter("--name", $"The C# variable that holds the result. Default {variable}."),
+        new KernelDirectiveParameter("--chat", "Checkpoints: prompt the model as a chat model. template (its tokenizer_config.json chat_template: ChatML, Qwen2 or Llama 3), or chatml / qwen2 / llama3. Default off (plain prompts).")
+            .AddCompletions(() => PromptFormat.ChatOptions),
+        new KernelDirectiveParameter("--show-prompt", "Show the exact text the model reads in each record (BOS, chat template and special tokens included).") { Flag = true },
     ];
 
     internal sealed class Progress<T>(Action<T> report) : IProgress<T>

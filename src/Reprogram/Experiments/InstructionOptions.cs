@@ -31,6 +31,10 @@ public abstract record InstructionOptionsBase
     public string? Device { get; init; }
     /// <summary>Rows scored or generated together.</summary>
     public int BatchRows { get; init; } = 32;
+    /// <summary>--chat (checkpoints): off (plain prompts), template (the checkpoint's chat_template), or chatml / qwen2 / llama3.</summary>
+    public string Chat { get; init; } = "off";
+    /// <summary>--show-prompt: the records show the exact text the model read (BOS, chat template and special tokens included).</summary>
+    public bool ShowPrompt { get; init; }
 
     protected void ValidateCommon()
     {
@@ -43,6 +47,7 @@ public abstract record InstructionOptionsBase
         if (BatchRows is < 1 or > 4096) throw new ArgumentException($"--batch must be 1 to 4096, not {BatchRows}.");
         if (StrictRule is not null || FlexibleRule is not null) new Alignments.AnswerExtraction(StrictRule ?? ".*", FlexibleRule).Validate();
         if (Endpoint is not null && !Uri.TryCreate(Endpoint, UriKind.Absolute, out _)) throw new ArgumentException($"--endpoint '{Endpoint}' is not an absolute URL.");
+        if (!PromptFormat.ChatOptions.Contains(Chat)) throw new ArgumentException($"'{Chat}' is not a --chat value. Allowed: {string.Join(", ", PromptFormat.ChatOptions)}.");
         DeviceSpec.Parse(Device ?? "auto");
     }
 

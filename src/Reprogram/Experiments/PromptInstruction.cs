@@ -25,7 +25,7 @@ public static class PromptInstruction
                                         $"Allowed: {string.Join(", ", Registries.Models.Entries.Where(e => e.Kind is "text decoder" or "chat model").Select(e => e.Name))}.");
         }
         return InstructionModel.Load(options.Model, device,
-            (provider, model) => ModelEntries.RemoteClients(provider, model, options.Endpoint, options.ApiKeyVariable), training, ct);
+            (provider, model) => ModelEntries.RemoteClients(provider, model, options.Endpoint, options.ApiKeyVariable), training, ct, options.Chat);
     }
 
     /// <summary>The settings every prompt-instruction experiment shares, from the options.</summary>
@@ -124,7 +124,7 @@ public static class InContextLearning
         {
             throw new ArgumentException($"The task {first.Name} has open answers (no label words to score): use --scoring generation.");
         }
-        using var backbone = new DecoderBackbone(model, ownsModel: false) { SharedPrefixCache = options.SharedPrefixCache, BatchRows = options.BatchRows };
+        using var backbone = new DecoderBackbone(model, ownsModel: false) { SharedPrefixCache = options.SharedPrefixCache, BatchRows = options.BatchRows, ShowRenderedPrompt = options.ShowPrompt };
         var tokensBefore = backbone.TokensProcessed;
         var calibrations = options.Calibration switch { "contextual" => new[] { true }, "both" => [false, true], _ => [false] };
         var reporter = new PromptInstruction.Reporter(progress, options.Selections.Count * options.Shots.Count * calibrations.Length * options.Seeds.Count * options.Queries);
@@ -211,7 +211,7 @@ public static class ChainOfThought
         var clock = Stopwatch.StartNew();
         var first = InstructionTasks.Load(options.Task, options.Seeds[0], options.Queries, options.Pool);
         var formats = first.ChainOfThought ?? throw new ArgumentException($"The task {first.Name} has no chain-of-thought format; try addition or a text task.");
-        using var backbone = new DecoderBackbone(model, ownsModel: false) { BatchRows = options.BatchRows };
+        using var backbone = new DecoderBackbone(model, ownsModel: false) { BatchRows = options.BatchRows, ShowRenderedPrompt = options.ShowPrompt };
         var tokensBefore = backbone.TokensProcessed;
         var runs = options.Modes.SelectMany(m => options.Samples > 1 && m != "direct" ? new[] { (Mode: m, Samples: 1), (Mode: m, Samples: options.Samples) } : [(Mode: m, Samples: 1)]).ToArray();
         var reporter = new PromptInstruction.Reporter(progress, runs.Sum(r => r.Samples) * options.Seeds.Count * options.Queries);

@@ -43,6 +43,10 @@ public sealed class InstructionModel : IDisposable
     public Func<string, long[]>? Encoder { get; }
     public ITextGenerator Generator { get; }
     public string Device { get; }
+    /// <summary>How a local checkpoint reads its prompts (plain, after a BOS, or a chat template); <see cref="PromptFormat.Plain"/> otherwise.</summary>
+    public PromptFormat Format { get; private init; } = PromptFormat.Plain;
+    /// <summary>The exact text the model reads for a prompt (the prompt in <see cref="Format"/>).</summary>
+    public string RenderPrompt(string prompt) => Format.Render(prompt);
     public bool CanScore => Local is not null;
     public long Parameters => frozen?.ParameterCount ?? 0;
     /// <summary>The checksum of every parameter at load, or a note for a remote model.</summary>
@@ -67,8 +71,12 @@ public sealed class InstructionModel : IDisposable
     /// or a remote chat model through <paramref name="remote"/> (which makes the client from "provider:model").
     /// </summary>
     public static InstructionModel Load(string spec, Device device, Func<string, string, IChatClient>? remote = null,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, string? chat = null)
     {
+        if (chat is not null and not "off" && !Directory.Exists(spec))
+        {
+            throw new ArgumentException($"--chat {chat} applies to Hugging Face checkpoint folders; '{spec}' is a zoo model (no chat template) or a remote chat model (its server applies its own).");
+        }
         if (LanguageZoo.Names.Contains(spec))
         {
             var (model, tokenizer, card) = LanguageZoo.Load(spec, progress, cancellationToken);
@@ -98,18 +106,26 @@ public sealed class InstructionModel : IDisposable
             try { tokenizer = HfTokenizer.Load(spec); }
             catch { lm.Dispose(); throw; }
             var identity = $"{Path.GetFileName(Path.GetFullPath(spec).TrimEnd('/'))} ({lm.Config.ModelType}, checkpoint)";
-            return FromLocal(lm, identity, text => tokenizer.EncodeToIds(text).Select(i => (long)i).ToArray(),
-                ids => tokenizer.Decode(ids.Select(i => (int)i)) ?? "", device);
+            long[] Encode(string text) => tokenizer.EncodeToIds(text).Select(i => (long)i).ToArray();
+            try { return FromLocal(lm, identity, Encode, ids => tokenizer.Decode(ids.Select(i => (int)i)) ?? "", device, PromptFormat.ForCheckpoint(spec, chat)); }
+            catch { lm.Dispose(); throw; }
         }
         throw new ArgumentException($"'{spec}' is not a model. Allowed: {LanguageZoo.IclRulesName}, {LanguageZoo.ArithCotName} (zoo), " +
                                     "a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer files), or openai:MODEL / ollama:MODEL with an endpoint.");
     }
 
-    /// <summary>A local decoder of one's own (the C# API): frozen on <paramref name="device"/>, checksummed; the model is owned from here on.</summary>
-    public static InstructionModel FromLocal(ICausalLm model, string identity, Func<string, long[]> encode, Func<IEnumerable<long>, string> decode, Device device)
+    /// <summary>
+    /// A local decoder of one's own (the C# API): frozen on <paramref name="device"/>, checksummed; the model is owned from
+    /// here on. Generation writes each prompt in <paramref name="format"/> and stops at its end tokens.
+    /// </summary>
+    public static InstructionModel FromLocal(ICausalLm model, string identity, Func<string, long[]> encode, Func<IEnumerable<long>, string> decode, Device device,
+        PromptFormat? format = null)
     {
+        format ??= PromptFormat.Plain;
+        var ends = format.EndTokenIds(encode);
         var frozen = new FrozenModel<nn.Module>(model.Module, identity, device, ownsModel: true);
-        return new InstructionModel(identity, model, frozen, encode, new LocalTextGenerator(model, encode, decode, identity), frozen.Device.ToString(), decode);
+        var generator = new LocalTextGenerator(model, text => encode(format.Render(text)), decode, identity, endTokens: ends);
+        return new InstructionModel(identity, model, frozen, encode, generator, frozen.Device.ToString(), decode) { Format = format };
     }
 
     /// <summary>

@@ -19,10 +19,12 @@ public interface ITextGenerator
 
 /// <summary>
 /// Batched generation with a local decoder and its key/value cache: prompts are left-padded into batches and decoded
-/// together until every row has written a stop sequence or the length runs out. Sampling draws from one generator
-/// seeded per batch, so a run repeats exactly.
+/// together until every row has written a stop sequence or an end token (<paramref name="endTokens"/>: a chat model's
+/// end of turn or EOS, which is not kept), or the length runs out. Sampling draws from one generator seeded per batch,
+/// so a run repeats exactly.
 /// </summary>
-public sealed class LocalTextGenerator(ICausalLm model, Func<string, long[]> encode, Func<IEnumerable<long>, string> decode, string name, int batchSize = 64)
+public sealed class LocalTextGenerator(ICausalLm model, Func<string, long[]> encode, Func<IEnumerable<long>, string> decode, string name, int batchSize = 64,
+    IReadOnlyCollection<long>? endTokens = null)
     : ITextGenerator
 {
     public string Name => name;
@@ -83,8 +85,13 @@ public sealed class LocalTextGenerator(ICausalLm model, Func<string, long[]> enc
             for (var i = 0; i < n; i++)
             {
                 if (done[i]) continue;
-                written[i].Add(values[i]);
                 TokensProcessed++;
+                if (endTokens is not null && endTokens.Contains(values[i]))
+                {
+                    done[i] = true;
+                    continue;
+                }
+                written[i].Add(values[i]);
                 if (settings.Stop is { Count: > 0 } stop && stop.Any(s => s.Length > 0 && decode(written[i]).Contains(s, StringComparison.Ordinal))) done[i] = true;
             }
             // Rows that are done keep decoding (the batch moves together); their tokens are not kept.

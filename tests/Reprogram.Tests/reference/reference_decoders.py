@@ -7,6 +7,10 @@ Writes three tiny random checkpoints in the Hugging Face layout, each in its own
   OUTDIR/gpt2   GPT-2, 2 layers, 4 heads, 64 hidden, vocab 100; Conv1D weights [in, out]; lm_head tied (absent)
   OUTDIR/llama  Llama, 2 layers, 4 heads, 2 key/value heads (GQA), untied lm_head, no biases
   OUTDIR/qwen2  Qwen2, 2 layers, 4 heads, 1 key/value head, q/k/v biases, tied embeddings
+  OUTDIR/mistral  a SentencePiece Llama: Mistral config (sliding_window 4 over 9 positions), GQA, untied lm_head, and a
+                tokenizer.model that google/sentencepiece (Debian's python3-sentencepiece) trains here (BPE, byte fallback);
+                input_ids are the tokenizer's ids of reference_text.txt, BOS first, as Hugging Face's Llama tokenizer gives them;
+                two added tokens (<|im_start|>, <|im_end|>) and a ChatML chat_template in tokenizer_config.json
 Each folder holds config.json, model.safetensors and reference.safetensors (input_ids int64 [B, T],
 logits float32 [B, T, V]). The math below is written from the papers / HF conventions directly, with plain
 tensor operations (no nn.Module from the C# side, no transformers), in float64, then stored as float32.
@@ -56,11 +60,14 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def causal_softmax_attention(q, k, v):
-    """q [B, H, T, d], k/v [B, H, T, d] -> [B, H, T, d] with a lower-triangular mask."""
+def causal_softmax_attention(q, k, v, window=None):
+    """q [B, H, T, d], k/v [B, H, T, d] -> [B, H, T, d] with a lower-triangular mask; with a sliding window W (Mistral)
+    query i sees keys i - W + 1 .. i."""
     t = q.shape[2]
     scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    i = torch.arange(t)[:, None]
+    j = torch.arange(t)[None, :]
+    mask = (j <= i) if window is None else (j <= i) & (i - j < window)
     scores = scores.masked_fill(~mask, float("-inf"))
     return torch.softmax(scores, -1) @ v
 
@@ -113,8 +120,9 @@ def gpt2(out, g, ids):
 
 # ---------------------------------------------------------------------------------------------- Llama / Qwen2
 
-def llama(out, g, ids, qwen):
-    V, C, L, H, KV, I, P = 100, 64, 2, 4, (1 if qwen else 2), 96, 64
+def llama(out, g, ids, qwen, vocab=100, window=None):
+    # Rotary positions need no table: the Mistral one allows long prompts (the chat-template tests run #!icl on it).
+    V, C, L, H, KV, I, P = vocab, 64, 2, 4, (1 if qwen else 2), 96, (1024 if window else 64)
     eps, theta = 1e-6, (1000000.0 if qwen else 10000.0)
     d = C // H
     w = {}
@@ -165,7 +173,7 @@ def llama(out, g, ids, qwen):
         group = H // KV
         k = torch.stack([k[:, h // group] for h in range(H)], 1)
         v = torch.stack([v[:, h // group] for h in range(H)], 1)
-        y = causal_softmax_attention(q, k, v).permute(0, 2, 1, 3).reshape(B, T, H * d)
+        y = causal_softmax_attention(q, k, v, window).permute(0, 2, 1, 3).reshape(B, T, H * d)
         x = x + y @ w[p + "self_attn.o_proj.weight"].T
         m = rms(x, w[p + "post_attention_layernorm.weight"])
         gate = m @ w[p + "mlp.gate_proj.weight"].T
@@ -174,22 +182,65 @@ def llama(out, g, ids, qwen):
     x = rms(x, w["model.norm.weight"])
     head = w["model.embed_tokens.weight"] if qwen else w["lm_head.weight"]
     logits = x @ head.T
-    config = {"model_type": "qwen2" if qwen else "llama",
-              "architectures": ["Qwen2ForCausalLM" if qwen else "LlamaForCausalLM"],
+    config = {"model_type": "qwen2" if qwen else "mistral" if window else "llama",
+              "architectures": ["Qwen2ForCausalLM" if qwen else "MistralForCausalLM" if window else "LlamaForCausalLM"],
               "vocab_size": V, "hidden_size": C, "intermediate_size": I, "num_hidden_layers": L,
               "num_attention_heads": H, "num_key_value_heads": KV, "max_position_embeddings": P,
               "rms_norm_eps": eps, "rope_theta": theta, "tie_word_embeddings": qwen, "hidden_act": "silu",
               "torch_dtype": "float32"}
+    if window:
+        config["sliding_window"] = window
     return w, config, logits
+
+
+# ---------------------------------------------------------------------------------------------- SentencePiece Llama
+
+def sentencepiece_tokenizer(folder, seed):
+    """Trains a Llama-style SentencePiece BPE (identity normaliser, byte fallback) and returns the text's ids, BOS first."""
+    import random
+    import sentencepiece as spm
+    rng = random.Random(seed)
+    words = "frozen models learn nothing while prompts adapt them café 東京 😀 reprogramming tokens".split()
+    corpus = os.path.join(folder, "corpus.txt")
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(3, 10))) for _ in range(500)))
+    spm.SentencePieceTrainer.train(input=corpus, model_prefix=os.path.join(folder, "tokenizer"), vocab_size=300,
+                                   hard_vocab_limit=False, model_type="bpe", normalization_rule_name="identity",
+                                   byte_fallback=True, remove_extra_whitespaces=False, split_digits=True,
+                                   character_coverage=0.99, minloglevel=2, num_threads=1)
+    os.remove(corpus)
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(folder, "tokenizer.model"))
+    texts = ["frozen prompts adapt 東京 models", "Ünïcode 42\ttabs"]   # unseen characters fall back to bytes
+    encoded = [[sp.bos_id()] + sp.encode(t) for t in texts]
+    width = min(len(e) for e in encoded)
+    with open(os.path.join(folder, "reference_text.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(texts))
+    # Two added tokens after the SentencePiece vocabulary and a ChatML chat template (Qwen2-Instruct's), for the
+    # chat-template tests; the embedding table has rows for them.
+    size = sp.get_piece_size()
+    template = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+                "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}"
+                "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    added = {str(size): {"content": "<|im_start|>", "special": True}, str(size + 1): {"content": "<|im_end|>", "special": True}}
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "legacy": True,
+                   "added_tokens_decoder": added, "chat_template": template}, f)
+    # Both rows cut to the shorter one's length (no padding in the reference forward).
+    return torch.tensor([e[:width] for e in encoded]), size + 2
 
 
 def main():
     out, seed = sys.argv[1], int(sys.argv[2])
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, 100, (2, 9), generator=g)
+    mistral_folder = os.path.join(out, "mistral")
+    os.makedirs(mistral_folder, exist_ok=True)
+    sp_ids, sp_vocab = sentencepiece_tokenizer(mistral_folder, seed)
     for name, build in [("gpt2", lambda: gpt2(out, g, ids)),
                         ("llama", lambda: llama(out, g, ids, False)),
-                        ("qwen2", lambda: llama(out, g, ids, True))]:
+                        ("qwen2", lambda: llama(out, g, ids, True)),
+                        ("mistral", lambda: llama(out, g, sp_ids, False, vocab=sp_vocab, window=4))]:
         folder = os.path.join(out, name)
         os.makedirs(folder, exist_ok=True)
         with torch.no_grad():
@@ -198,7 +249,7 @@ def main():
         with open(os.path.join(folder, "config.json"), "w") as f:
             json.dump(config, f, indent=1)
         write_safetensors(os.path.join(folder, "reference.safetensors"),
-                          {"input_ids": ids.numpy().astype(np.int64), "logits": logits.float().numpy()})
+                          {"input_ids": (sp_ids if name == "mistral" else ids).numpy().astype(np.int64), "logits": logits.float().numpy()})
     print("ok")
 
 

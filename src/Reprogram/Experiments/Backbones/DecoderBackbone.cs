@@ -36,10 +36,18 @@ public sealed class DecoderBackbone(InstructionModel model, bool ownsModel = tru
     /// <summary>Reuse a shared prompt prefix's keys and values when scoring fixed prompts.</summary>
     public bool SharedPrefixCache { get; init; } = true;
     public int BatchRows { get; init; } = 32;
+    /// <summary>Records show the exact text the model read (the prompt in the model's format: BOS, chat template).</summary>
+    public bool ShowRenderedPrompt { get; init; }
 
-    public override IReadOnlyDictionary<string, string> Settings => model.TextNormalisation is { } n
-        ? new Dictionary<string, string> { ["text normalisation"] = n }
-        : new Dictionary<string, string>();
+    public override IReadOnlyDictionary<string, string> Settings
+    {
+        get
+        {
+            var settings = new Dictionary<string, string> { ["prompt format"] = model.Format.Name };
+            if (model.TextNormalisation is { } n) settings["text normalisation"] = n;
+            return settings;
+        }
+    }
 
     public override Tensor ModelOutputs(IManipulation? manipulation, TaskSplit split, IReadOnlyList<TaskExample> batch)
     {
@@ -57,7 +65,7 @@ public sealed class DecoderBackbone(InstructionModel model, bool ownsModel = tru
         {
             var answers = batch.Select(e => (IReadOnlyList<long[]>)task.Labels.Select(l => Encode(task.Template.AnswerText(e.Input, l), $"the label word '{l}'")).ToArray()).ToArray();
             var longest = answers.Max(a => a.Max(t => t.Length));
-            var prompts = batch.Select(e => Fit(Encode(task.Template.Render([], e.Input), "the prompt"), lm.MaxPositions - tokens.PositionsAdded - longest + 1)).ToArray();
+            var prompts = batch.Select(e => Fit(Encode(model.RenderPrompt(task.Template.Render([], e.Input)), "the prompt"), lm.MaxPositions - tokens.PositionsAdded - longest + 1)).ToArray();
             return Experiment.Restrict(TokenReadout.AnswerLogLikelihood(lm, tokens, prompts, answers), task, batch);
         }
         var text = TextManipulation(manipulation);
@@ -122,17 +130,18 @@ public sealed class DecoderBackbone(InstructionModel model, bool ownsModel = tru
     {
         if (model.Encoder is null) return null;
         var task = Task(split);
-        if (manipulation is ITokenManipulation tokens) return Encode(task.Template.Render([], example.Input), "the prompt").Length + tokens.PositionsAttended;
-        return Encode(Render(task, TextManipulation(manipulation), example, null).Full, "the prompt").Length;
+        if (manipulation is ITokenManipulation tokens) return Encode(model.RenderPrompt(task.Template.Render([], example.Input)), "the prompt").Length + tokens.PositionsAttended;
+        return Encode(model.RenderPrompt(Render(task, TextManipulation(manipulation), example, null).Full), "the prompt").Length;
     }
 
     public override string PromptText(IManipulation? manipulation, TaskSplit split, TaskExample example)
     {
         var task = Task(split);
+        string Shown(string prompt) => ShowRenderedPrompt ? model.RenderPrompt(prompt) : prompt;
         return manipulation switch
         {
-            ITokenManipulation tokens => $"[{Describe(tokens)}] {task.Template.Render([], example.Input)}",
-            _ => Render(task, TextManipulation(manipulation), example, null).Full,
+            ITokenManipulation tokens => $"[{Describe(tokens)}] {Shown(task.Template.Render([], example.Input))}",
+            _ => Shown(Render(task, TextManipulation(manipulation), example, null).Full),
         };
     }
 
@@ -177,18 +186,20 @@ public sealed class DecoderBackbone(InstructionModel model, bool ownsModel = tru
         if (manipulation is ITokenManipulation tokens)
         {
             var room = Local().MaxPositions - tokens.PositionsAdded;
-            return (batch.Select(e => Fit(Encode(task.Template.Render([], e.Input), "the prompt"), room)).ToArray(), tokens);
+            return (batch.Select(e => Fit(Encode(model.RenderPrompt(task.Template.Render([], e.Input)), "the prompt"), room)).ToArray(), tokens);
         }
         var text = TextManipulation(manipulation);
-        return (batch.Select(e => Encode(Render(task, text, e, null).Full, "the prompt")).ToArray(), null);
+        return (batch.Select(e => Encode(model.RenderPrompt(Render(task, text, e, null).Full), "the prompt")).ToArray(), null);
     }
 
     private ScoringRequest Request(InstructionTask task, ITextManipulation? text, TaskExample example, string? input)
     {
         var prompt = Render(task, text, example, input);
         var template = (text as DemonstrationPrompt)?.Template ?? task.Template;
-        var prefix = Encode(prompt.Prefix, "the prompt");
-        var query = Encode(prompt.Full[prompt.Prefix.Length..], "the query");
+        // In the model's format (a BOS, a chat template) the shared part is the rendering up to the query.
+        var (shared, own) = model.Format.Split(prompt.Prefix, prompt.Full);
+        var prefix = Encode(shared, "the prompt");
+        var query = Encode(own, "the query");
         var choices = task.ChoicesOf(example).Select(c => Encode(template.AnswerText(input ?? example.Input, c), $"the answer '{c}'")).ToArray();
         // A query too long for what the demonstrations leave keeps its end (its answer cue), as under a learned prompt;
         // demonstrations that leave no room at all are refused by the scorer, with the numbers.

@@ -8,17 +8,17 @@ using static TorchSharp.torch;
 namespace Reprogram.Experiments;
 
 /// <summary>
-/// A frozen text encoder (all-MiniLM-L6-v2): its output is the mean of its last hidden states over the real positions
+/// A frozen text encoder (all-MiniLM-L6-v2, or a BERT / RoBERTa checkpoint folder): its output is the mean of its last hidden states over the real positions
 /// [B, D] (features, not classes, so it is read by a learned head). It reads the example's text itself (an encoder has no
 /// answer cue to put in a template), or the prompt of a fixed text manipulation.
 /// </summary>
 public sealed class EncoderBackbone : Backbone
 {
     private readonly FrozenModel<BertEncoder> frozen;
-    private readonly MiniLmTokenizer tokenizer;
+    private readonly IEncoderTokenizer tokenizer;
     private readonly int maxLength;
 
-    public EncoderBackbone(BertEncoder model, MiniLmTokenizer tokenizer, string identity, Device device, int maxLength, bool ownsModel)
+    public EncoderBackbone(BertEncoder model, IEncoderTokenizer tokenizer, string identity, Device device, int maxLength, bool ownsModel)
     {
         frozen = new FrozenModel<BertEncoder>(model, identity, device, ownsModel);
         this.tokenizer = tokenizer;
@@ -35,7 +35,7 @@ public sealed class EncoderBackbone : Backbone
     public override string VerifyUnchanged() => frozen.VerifyUnchanged();
     public override Device Device => frozen.Device;
     public override ITokenModel? TokenModel => frozen.Model;
-    public MiniLmTokenizer Tokenizer => tokenizer;
+    public IEncoderTokenizer Tokenizer => tokenizer;
     public override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
     {
         ["encoder input"] = $"the example's text, at most {maxLength} tokens with [CLS] and [SEP]; output: mean of the last hidden states",

@@ -64,10 +64,11 @@ public static class ModelEntries
         return new ImageBackbone(cnn, $"{card.Name} (Fashion-MNIST CNN, test accuracy {card.TestAccuracy:P1})", r.Device, r.Options.ImageSize, ownsModel: true);
     }
 
-    private static Backbone MiniLm(ModelRequest r)
+    /// <summary>minilm (shared, loaded once) or a BERT / RoBERTa checkpoint folder (loaded for the run).</summary>
+    private static Backbone Encoder(ModelRequest r)
     {
-        var (model, tokenizer) = MiniLmLoader.Shared();
-        return new EncoderBackbone(model, tokenizer, MiniLmLoader.Identity, r.Device, r.Options.MaxLength, ownsModel: false);
+        var (model, tokenizer, identity, owned) = EncoderCheckpoint.Resolve(r.Spec);
+        return new EncoderBackbone(model, tokenizer, identity, r.Device, r.Options.MaxLength, owned);
     }
 
     private static bool IsCheckpointFolder(string spec) => Directory.Exists(spec) && File.Exists(Path.Combine(spec, "config.json"));
@@ -98,7 +99,7 @@ public static class ModelEntries
         },
         new()
         {
-            Name = "minilm", Kind = "text encoder", Modality = TaskModality.Text, Load = MiniLm,
+            Name = "minilm", Kind = "text encoder", Modality = TaskModality.Text, Load = Encoder,
             Description = "all-MiniLM-L6-v2, a real pretrained BERT encoder (6 layers, 384 wide), shipped with the library; its output is the mean of its last hidden states.",
         },
         new()
@@ -110,6 +111,11 @@ public static class ModelEntries
         {
             Name = SourceClassifiers.FashionCnnName, Kind = "image classifier", Modality = TaskModality.Image, Load = FashionCnn,
             Description = "A small CNN trained here on Fashion-MNIST (10 clothing classes, 28 px grey): a source classifier with a real label space for label mapping.",
+        },
+        new()
+        {
+            Name = "<encoder checkpoint folder>", Kind = "text encoder", Modality = TaskModality.Text, Load = Encoder, Accepts = EncoderCheckpoint.IsEncoderFolder,
+            Description = "A Hugging Face BERT or RoBERTa folder (config.json, model.safetensors, WordPiece or byte-level BPE tokenizer): features, read by a linear head.",
         },
         new()
         {

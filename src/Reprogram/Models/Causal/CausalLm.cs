@@ -10,11 +10,12 @@ namespace Reprogram.Models.Causal;
 /// <summary>
 /// The shape of a pretrained decoder, read from a Hugging Face config.json. GPT-2 uses LayerNorm, learned positions,
 /// GELU (tanh) and KeyValueHeads = Heads; Llama-family models use RMSNorm, rotary positions, SwiGLU and grouped-query attention.
+/// <see cref="SlidingWindow"/> (Mistral): each position attends to itself and the window - 1 positions before it.
 /// </summary>
 public sealed record CausalLmConfig(
     string ModelType, int VocabularySize, int HiddenSize, int Layers, int Heads, int KeyValueHeads, int HeadSize,
     int IntermediateSize, int MaxPositions, double NormEpsilon, double RopeTheta = 10000, bool TieWordEmbeddings = true,
-    bool AttentionBias = false);
+    bool AttentionBias = false, int? SlidingWindow = null);
 
 /// <summary>A pretrained decoder: the token-model interface plus a cached forward over token ids.</summary>
 public interface ICausalLm : ITokenModel, IDisposable
@@ -151,15 +152,24 @@ public static class CausalLm
 
     /// <summary>
     /// Causal attention of q [B, H, T, hd] over prefix keys [B, H or kvH, P, hd] (always visible) and keys [B, kvH, S, hd]
-    /// whose last T are the queries' own (key j is visible to query i when j &lt;= S - T + i and its mask is set).
+    /// whose last T are the queries' own (key j is visible to query i when j &lt;= S - T + i and its mask is set). With a
+    /// sliding window W (Mistral) key j must also be one of the query's last W real positions (itself included), counted
+    /// in real tokens as Mistral's reference code counts them for each sequence alone. Hugging Face counts cache slots,
+    /// padding included: the two agree except for left-padded rows, where this way a row's result does not depend on its batch.
     /// </summary>
-    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor keyMask, (Tensor Keys, Tensor Values)? prefix)
+    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor keyMask, (Tensor Keys, Tensor Values)? prefix, int? slidingWindow = null)
     {
         var (b, heads, t) = (q.shape[0], q.shape[1], q.shape[2]);
         var s = k.shape[2];
         k = RepeatHeads(k, heads);
         v = RepeatHeads(v, heads);
         var allowed = ones(t, s, dtype: ScalarType.Bool, device: q.device).tril(s - t).unsqueeze(0) & keyMask.unsqueeze(1); // [B, T, S]
+        if (slidingWindow is { } w)
+        {
+            var realUpTo = keyMask.to(ScalarType.Int64).cumsum(1);                                           // [B, S] real keys up to j
+            var distance = realUpTo[.., (int)(s - t)..].unsqueeze(2) - realUpTo.unsqueeze(1);                  // [B, T, S] real positions from j to i
+            allowed &= distance < w;
+        }
         if (prefix is { } p)
         {
             var pk = RepeatHeads(p.Keys, heads).to(k.dtype);
@@ -466,85 +476,4 @@ public static class CheckpointLoader
 
     internal static bool Bool(JsonElement root, string name, bool fallback) =>
         root.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
-}
-
-/// <summary>
-/// Hugging Face tokenizer folders with a byte-level BPE (GPT-2, Qwen2, Llama 3, SmolLM): vocab.json + merges.txt, or
-/// tokenizer.json (its model.vocab, model.merges, added_tokens and the first Split regex of its pre_tokenizer). No
-/// special-token handling beyond recognising added tokens in text; no SentencePiece (Llama 2) tokenizers.
-/// </summary>
-public static class HfTokenizer
-{
-    /// <summary>GPT-2's pre-tokenisation pattern.</summary>
-    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-
-    public static Tokenizer Load(string folder)
-    {
-        var vocabPath = Path.Combine(folder, "vocab.json");
-        var mergesPath = Path.Combine(folder, "merges.txt");
-        var tokenizerJson = Path.Combine(folder, "tokenizer.json");
-        if (File.Exists(vocabPath) && File.Exists(mergesPath))
-        {
-            var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath))
-                ?? throw new InvalidDataException($"{vocabPath} is not a JSON object of token ids.");
-            var merges = File.ReadLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
-            var special = vocab.Where(p => p.Key.StartsWith("<|", StringComparison.Ordinal) && p.Key.EndsWith("|>", StringComparison.Ordinal))
-                .ToDictionary(p => p.Key, p => p.Value);
-            return Create(vocab, merges, special, Gpt2Pattern);
-        }
-        if (File.Exists(tokenizerJson))
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(tokenizerJson));
-            var root = doc.RootElement;
-            var model = root.GetProperty("model");
-            var type = model.TryGetProperty("type", out var t) ? t.GetString() : null;
-            if (type != "BPE" || !model.TryGetProperty("merges", out var mergeList) || !model.TryGetProperty("vocab", out var vocabJson))
-            {
-                throw new NotSupportedException($"{tokenizerJson}: only byte-level BPE tokenizers are supported, not '{type}'.");
-            }
-            var vocab = vocabJson.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
-            // Merges are "a b" strings (older files) or ["a", "b"] pairs (newer ones).
-            var merges = mergeList.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Array ? e[0].GetString() + " " + e[1].GetString() : e.GetString()!).ToList();
-            var special = new Dictionary<string, int>();
-            if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var token in added.EnumerateArray()) special[token.GetProperty("content").GetString()!] = token.GetProperty("id").GetInt32();
-            }
-            var pattern = root.TryGetProperty("pre_tokenizer", out var pre) ? FirstRegex(pre) : null;
-            return Create(vocab, merges, special, pattern ?? Gpt2Pattern);
-        }
-        throw new FileNotFoundException($"{folder} has neither vocab.json + merges.txt nor tokenizer.json.");
-    }
-
-    private static Tokenizer Create(Dictionary<string, int> vocab, List<string> merges, Dictionary<string, int> special, string pattern)
-    {
-        var options = new BpeOptions(vocab)
-        {
-            Merges = merges,
-            ByteLevel = true,
-            SpecialTokens = special.Count > 0 ? special : null,
-            PreTokenizer = new RegexPreTokenizer(new System.Text.RegularExpressions.Regex(pattern, System.Text.RegularExpressions.RegexOptions.Compiled), special.Count > 0 ? special : null),
-        };
-        return BpeTokenizer.Create(options);
-    }
-
-    /// <summary>The first {"Regex": ...} pattern inside a pre_tokenizer description (Split, possibly inside a Sequence).</summary>
-    private static string? FirstRegex(JsonElement e)
-    {
-        switch (e.ValueKind)
-        {
-            case JsonValueKind.Object:
-                foreach (var p in e.EnumerateObject())
-                {
-                    if (p.Name == "Regex" && p.Value.ValueKind == JsonValueKind.String) return p.Value.GetString();
-                    if (FirstRegex(p.Value) is { } found) return found;
-                }
-                return null;
-            case JsonValueKind.Array:
-                foreach (var item in e.EnumerateArray()) if (FirstRegex(item) is { } found) return found;
-                return null;
-            default:
-                return null;
-        }
-    }
 }

@@ -10,7 +10,8 @@ namespace Reprogram.Models.Causal;
 /// <summary>
 /// The Llama decoder (Touvron et al. 2023), which Qwen2, Mistral and SmolLM share up to sizes and q/k/v biases, with
 /// Hugging Face parameter names: RMSNorm, rotary positions (rotate_half layout on the full head), grouped-query
-/// attention, SwiGLU MLP, output head tied to the embeddings when tie_word_embeddings is set.
+/// attention, SwiGLU MLP, output head tied to the embeddings when tie_word_embeddings is set, and Mistral's sliding
+/// window of attention when its config sets one.
 /// </summary>
 public sealed class Llama : Module<Tensor, Tensor>, ICausalLm
 {
@@ -43,13 +44,26 @@ public sealed class Llama : Module<Tensor, Tensor>, ICausalLm
             throw new NotSupportedException($"{path}: rope_scaling ({scaling.GetRawText()}) is not supported.");
         var act = root.TryGetProperty("hidden_act", out var a) ? a.GetString() : "silu";
         if (act != "silu") throw new NotSupportedException($"{path}: hidden_act '{act}' is not supported (only silu).");
+        // Mistral's sliding_window is applied in attention (null: full attention). Qwen2 carries one too, used only with
+        // use_sliding_window and then only from layer max_window_layers on: that layer split is not implemented.
+        int? window = null;
+        if (root.TryGetProperty("sliding_window", out var sw) && sw.ValueKind == JsonValueKind.Number)
+        {
+            if (type == "qwen2")
+            {
+                if (CheckpointLoader.Bool(root, "use_sliding_window", false))
+                    throw new NotSupportedException($"{path}: Qwen2 with use_sliding_window (a window on the layers from max_window_layers on) is not supported.");
+            }
+            else window = sw.GetInt32();
+            if (window is < 1) throw new InvalidDataException($"{path}: sliding_window must be positive, not {window}.");
+        }
         return new CausalLmConfig(type, CheckpointLoader.Int(root, "vocab_size", path: path), hidden,
             CheckpointLoader.Int(root, "num_hidden_layers", path: path), heads, CheckpointLoader.Int(root, "num_key_value_heads", heads),
             CheckpointLoader.Int(root, "head_dim", hidden / heads), CheckpointLoader.Int(root, "intermediate_size", path: path),
             CheckpointLoader.Int(root, "max_position_embeddings", 2048), CheckpointLoader.Double(root, "rms_norm_eps", 1e-6),
             CheckpointLoader.Double(root, "rope_theta", 10000), CheckpointLoader.Bool(root, "tie_word_embeddings", false),
             // Qwen2 always has q/k/v biases; Llama has them when attention_bias is set.
-            type == "qwen2" || CheckpointLoader.Bool(root, "attention_bias", false));
+            type == "qwen2" || CheckpointLoader.Bool(root, "attention_bias", false), window);
     }
 
     public CausalLmConfig Config => config;
@@ -187,7 +201,7 @@ internal sealed class LlamaAttention : Module
         q = q * cos + RotateHalf(q) * sin;
         k = k * cos + RotateHalf(k) * sin;
         if (cache is not null) (k, v, mask) = cache.Append(layer, k, v, mask);             // [B, kvH, L+T, hd], rotated
-        var y = CausalLm.Attend(q, k, v, mask, prefix);                                     // [B, H, T, hd]
+        var y = CausalLm.Attend(q, k, v, mask, prefix, config.SlidingWindow);               // [B, H, T, hd]
         return o_proj.forward(y.transpose(1, 2).contiguous().view(b, t, config.Heads * hd));
     }
 

@@ -6,7 +6,11 @@ using TorchSharp.Modules;
 
 namespace Reprogram.Models.Text;
 
-/// <summary>The shape of a BERT encoder. The defaults are all-MiniLM-L6-v2's.</summary>
+/// <summary>
+/// The shape of a BERT encoder. The defaults are all-MiniLM-L6-v2's. <see cref="PositionOffset"/> is where positions
+/// start in the position table: 0 for BERT, padding_idx + 1 for RoBERTa (its rows 0..padding_idx are never used for
+/// real tokens), so a RoBERTa with 514 position rows and padding_idx 1 holds 512 tokens.
+/// </summary>
 public sealed record BertConfig(
     int VocabularySize = 30522,
     int HiddenSize = 384,
@@ -15,16 +19,20 @@ public sealed record BertConfig(
     int IntermediateSize = 1536,
     int MaxPositions = 512,
     int TokenTypes = 2,
-    double LayerNormEpsilon = 1e-12)
+    double LayerNormEpsilon = 1e-12,
+    int PositionOffset = 0)
 {
     public int HeadSize => HiddenSize / Heads;
+    /// <summary>The longest sequence the position table holds.</summary>
+    public int UsablePositions => MaxPositions - PositionOffset;
 
     /// <summary>sentence-transformers/all-MiniLM-L6-v2: 6 layers, hidden 384, 12 heads, intermediate 1536, 22.7M parameters.</summary>
     public static BertConfig MiniLmL6 { get; } = new();
 }
 
 /// <summary>
-/// A BERT encoder in the nanoGPT manner: word + position + token-type embeddings and a LayerNorm, then post-norm blocks
+/// A BERT encoder (and RoBERTa, the same network with positions from padding_idx + 1) in the nanoGPT manner:
+/// word + position + token-type embeddings and a LayerNorm, then post-norm blocks
 /// (h = LN(h + attn(h)), h = LN(h + mlp(h)), GELU with erf) of bidirectional self-attention over the positions the
 /// attention mask allows. Parameter names follow Hugging Face's BertModel (<c>embeddings.word_embeddings.weight</c>,
 /// <c>encoder.layer.0.attention.self.query.weight</c>, ...); there is no pooler (sentence-transformers mean-pools).
@@ -47,9 +55,10 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
 
     /// <param name="config">The shape.</param>
     /// <param name="tokenizer">The tokenizer <see cref="SentenceEmbeddings(IReadOnlyList{string}, int)"/> uses, or null.</param>
-    public BertEncoder(BertConfig config, MiniLmTokenizer? tokenizer = null) : base(nameof(BertEncoder))
+    public BertEncoder(BertConfig config, IEncoderTokenizer? tokenizer = null) : base(nameof(BertEncoder))
     {
         if (config.HiddenSize % config.Heads != 0) throw new ArgumentException($"Hidden size {config.HiddenSize} must be divisible by the {config.Heads} heads.");
+        if (config.UsablePositions < 1) throw new ArgumentException($"Positions start at {config.PositionOffset}, past the {config.MaxPositions} rows of the position table.");
         this.config = config;
         Tokenizer = tokenizer;
         wordEmbeddings = Embedding(config.VocabularySize, config.HiddenSize);
@@ -73,11 +82,12 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
     public int HiddenSize => config.HiddenSize;
     public int Layers => config.Layers;
     public int Heads => config.Heads;
-    public int MaxPositions => config.MaxPositions;
+    /// <summary>The longest sequence (position rows after the offset).</summary>
+    public int MaxPositions => config.UsablePositions;
     /// <summary>The word embeddings [vocabulary, hidden] (without position or token-type embeddings).</summary>
     public Tensor TokenEmbeddings => wordEmbeddings.weight!;
-    /// <summary>The tokenizer that <see cref="SentenceEmbeddings(IReadOnlyList{string}, int)"/> uses (set by <see cref="MiniLmLoader.Load()"/>).</summary>
-    public MiniLmTokenizer? Tokenizer { get; set; }
+    /// <summary>The tokenizer that <see cref="SentenceEmbeddings(IReadOnlyList{string}, int)"/> uses (set by <see cref="MiniLmLoader.Load()"/> and <see cref="EncoderCheckpoint.Load"/>).</summary>
+    public IEncoderTokenizer? Tokenizer { get; set; }
 
     /// <summary>Token ids [batch, time] to word embeddings [batch, time, hidden]; positions and token types are added by <see cref="ForwardEmbeddings"/>.</summary>
     public Tensor Embed(Tensor tokenIds) => wordEmbeddings.forward(tokenIds);
@@ -89,7 +99,8 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
     public Tensor Forward(Tensor tokenIds, Tensor attentionMask) => ForwardEmbeddings(Embed(tokenIds), null, attentionMask);
 
     /// <summary>
-    /// Word embeddings [batch, time, hidden] (soft prompts included) plus position embeddings 0..time-1 and token type 0,
+    /// Word embeddings [batch, time, hidden] (soft prompts included) plus position embeddings offset..offset+time-1
+    /// (<see cref="BertConfig.PositionOffset"/>) and token type 0,
     /// LayerNorm, then every layer, to the final hidden states [batch, time', hidden] (time' = time plus any positions
     /// <paramref name="hidden"/> inserted in front). <paramref name="attentionMask"/> [batch, time] is 1 for real tokens;
     /// padded positions are never attended to, but still get (meaningless) hidden states.
@@ -98,15 +109,16 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
     {
         using var scope = NewDisposeScope();
         var (batch, time) = (embeddings.shape[0], embeddings.shape[1]);
-        if (time > config.MaxPositions)
+        if (time > config.UsablePositions)
         {
-            throw new ArgumentException($"A sequence of {time} positions is longer than the model's {config.MaxPositions}.");
+            throw new ArgumentException($"A sequence of {time} positions is longer than the model's {config.UsablePositions}.");
         }
         if (attentionMask is not null && (attentionMask.dim() != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] != time))
         {
             throw new ArgumentException($"The attention mask is [{string.Join(", ", attentionMask.shape)}], the embeddings [{string.Join(", ", embeddings.shape)}]: it must be [{batch}, {time}].");
         }
-        var positions = arange(time, dtype: ScalarType.Int64, device: embeddings.device);
+        // RoBERTa numbers real tokens from padding_idx + 1; padded positions get numbers too, but are never attended to.
+        var positions = arange(config.PositionOffset, config.PositionOffset + time, dtype: ScalarType.Int64, device: embeddings.device);
         var types = zeros(time, dtype: ScalarType.Int64, device: embeddings.device);
         var h = embeddingNorm.forward(embeddings + positionEmbeddings.forward(positions) + tokenTypeEmbeddings.forward(types));
         for (var layer = 0; layer < layers.Count; layer++)
@@ -160,7 +172,7 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
     {
         var tokenizer = Tokenizer ?? throw new InvalidOperationException("This BertEncoder has no tokenizer: set Tokenizer (MiniLmLoader.Load() does) or pass token ids.");
         var device = wordEmbeddings.weight!.device;
-        var (ids, mask) = tokenizer.Encode(texts, Math.Min(maxLength, config.MaxPositions));
+        var (ids, mask) = tokenizer.Encode(texts, Math.Min(maxLength, config.UsablePositions));
         using (ids)
         using (mask)
         {

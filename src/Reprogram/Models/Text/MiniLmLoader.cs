@@ -284,7 +284,7 @@ public static class MiniLmLoader
 /// The all-MiniLM-L6-v2 tokenizer: Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/> (lower-case WordPiece) over the
 /// package's vocab.txt, with batching ([CLS] text [SEP], padded right with [PAD]) and id/token look-ups.
 /// </summary>
-public sealed class MiniLmTokenizer
+public sealed class MiniLmTokenizer : IEncoderTokenizer
 {
     private readonly string[] vocabulary;
     private readonly Dictionary<string, int> ids;
