@@ -12,6 +12,9 @@ computed here):
   OUTDIR/vit_hf_cls  Hugging Face ViTForImageClassification folder ("vit." prefix, classifier, id2label); images, logits
   OUTDIR/resnet50    torchvision resnet50 state dict (model.pth) from torchvision's module, random weights and batch-norm
                      statistics, 1000 classes; images [2, 3, 64, 64], logits
+  OUTDIR/clip        Hugging Face CLIPModel folder written by hand from HF's names (vision 32 px, patch 8; text with a
+                     byte-level BPE trained here in CLIP's format: vocab.json, merges.txt), tokenizer_cases.json (a few
+                     hundred strings and their ids); images, input_ids, image and text embeddings, logits_per_image
   OUTDIR/layouts.json  names and shapes of the real-size state dicts of torchvision's vit_b_16 and resnet50, and
                      torchvision's ImageNet class names (torchvision/models/_meta.py)
 The forward passes below are written from the papers and the layouts' conventions with plain tensor operations, in
@@ -35,10 +38,12 @@ def write_safetensors(path, tensors):
     names = sorted(tensors)
     header, blobs, offset = {}, [], 0
     for name in names:
-        a = np.ascontiguousarray(tensors[name])
+        a = np.asarray(tensors[name])
+        shape = list(a.shape)                  # np.ascontiguousarray would make a scalar [1]; logit_scale is []
+        a = np.ascontiguousarray(a)
         dtype = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}[a.dtype]
         raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
     text = json.dumps(header).encode("utf-8")
@@ -239,6 +244,270 @@ def resnet50(out, g):
     return {"images": images, "logits": logits}
 
 
+# ---------------------------------------------------------------------------------------------- CLIP tokenizer
+#
+# CLIP's byte-level BPE (Radford et al. 2021) as Hugging Face's fast CLIP tokenizer applies it: NFC, every run of
+# whitespace to one space (and none at the ends), lower case; pre-tokens by CLIP's pattern; each pre-token's UTF-8
+# bytes as printable characters (GPT-2's table), "</w>" on the last character, then merges by rank; the ids wrapped
+# in <|startoftext|> ... <|endoftext|>. Not applied (as in Hugging Face's fast tokenizer): ftfy's text repair and
+# html unescaping, which OpenAI's own tokenizer does first.
+
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+SPECIALS = ["<|startoftext|>", "<|endoftext|>"]
+
+
+def printable_bytes():
+    """Byte -> character: printable Latin-1 bytes stand for themselves, the other 68 take code points from 256 on."""
+    keep = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255]
+    moved = [b for b in range(256) if b not in keep]
+    table = {b: chr(b) for b in keep}
+    table.update({b: chr(256 + i) for i, b in enumerate(moved)})
+    return table, keep + moved       # the second: the order of the 256 base symbols in CLIP's vocabulary
+
+
+def clip_normalise(text):
+    import unicodedata
+    text = unicodedata.normalize("NFC", text)
+    out, space = [], False
+    for ch in text:
+        if ch in WHITESPACE:
+            space = True
+            continue
+        if space and out:
+            out.append(" ")
+        space = False
+        out.append(ch)
+    return "".join(out).lower()
+
+
+def clip_pretokens(text):
+    import regex
+    # As in Hugging Face's tokenizer.json for CLIP: no case-insensitive flag (OpenAI's has one; on lower-cased text it
+    # only makes Python's regex drop U+0345, whose case fold is a letter).
+    pattern = regex.compile(r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^ \p{L}\p{N}]+")
+    return pattern.findall(text)
+
+
+def bpe_word(symbols, ranks):
+    """Merge the adjacent pair of lowest rank, everywhere it occurs, until no pair has a rank."""
+    symbols = list(symbols)
+    while len(symbols) > 1:
+        best = None
+        for pair in zip(symbols, symbols[1:]):
+            r = ranks.get(pair)
+            if r is not None and (best is None or r < best[0]):
+                best = (r, pair)
+        if best is None:
+            break
+        a, b = best[1]
+        merged, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
+                merged.append(a + b)
+                i += 2
+            else:
+                merged.append(symbols[i])
+                i += 1
+        symbols = merged
+    return symbols
+
+
+def clip_encode(text, vocab, ranks):
+    table, _ = printable_bytes()
+    ids = [vocab["<|startoftext|>"]]
+    for token in clip_pretokens(clip_normalise(text)):
+        if token in SPECIALS:
+            ids.append(vocab[token])
+            continue
+        chars = [table[b] for b in token.encode("utf-8")]
+        chars[-1] += "</w>"
+        ids.extend(vocab[s] for s in bpe_word(chars, ranks))
+    ids.append(vocab["<|endoftext|>"])
+    return ids
+
+
+def train_clip_bpe(corpus, merges_wanted):
+    """A small BPE in CLIP's format from a corpus: the most frequent adjacent pair is merged first (ties by the pair)."""
+    table, order = printable_bytes()
+    words = {}
+    for line in corpus:
+        for token in clip_pretokens(clip_normalise(line)):
+            if token in SPECIALS:
+                continue
+            chars = [table[b] for b in token.encode("utf-8")]
+            chars[-1] += "</w>"
+            words[tuple(chars)] = words.get(tuple(chars), 0) + 1
+    merges = []
+    for _ in range(merges_wanted):
+        counts = {}
+        for w, n in words.items():
+            for pair in zip(w, w[1:]):
+                counts[pair] = counts.get(pair, 0) + n
+        if not counts:
+            break
+        pair = max(counts, key=lambda p: (counts[p], p))
+        merges.append(pair)
+        ranks = {pair: 0}
+        words = {tuple(bpe_word(w, ranks)): n for w, n in words.items()}
+    base = [table[b] for b in order]
+    vocab_list = base + [c + "</w>" for c in base] + [a + b for a, b in merges] + SPECIALS
+    vocab = {}
+    for token in vocab_list:
+        vocab.setdefault(token, len(vocab))   # a merge that repeats a base symbol keeps its first id
+    return vocab, merges
+
+
+CORPUS_WORDS = ("a photo of the cat dog bird car ship truck horse frog deer airplane plane automobile tench goldfish "
+                "shark sweater trouser pullover dress coat sandal shirt sneaker bag ankle boot this is it's they're "
+                "we'll you'd I'm don't can't picture image small large bright dark close-up rendering painting drawing "
+                "sculpture many my clean dirty cool low resolution hard to see cropped black and white pixelated "
+                "plastic tattoo embroidered graffiti origami toy video game art cartoon sketch 0 1 2 3 4 5 6 7 8 9").split()
+TEMPLATES = ["a photo of a {}.", "This is a photo of a {}.", "a bad photo of the {}.", "a drawing of a {}.", "itap of a {}."]
+LABELS = ["cat", "dog", "bird", "car", "ship", "t-shirt/top", "ankle boot", "goldfish"]
+
+
+def tokenizer_strings(g):
+    """A few hundred strings: prompts, random sentences, and Unicode and whitespace edge cases."""
+    strings = [t.format(c) for t in TEMPLATES for c in LABELS]
+    strings += ["", " ", "a", "A", "!!!", "...", "a  b", "  leading and trailing  ", "tabs\tand\nnewlines\r\nhere",
+                "multiple     spaces\u3000ideographic\u00a0nbsp", "It's THEY'RE we'll I'M you'D", "x's 'tis o'clock",
+                "numbers 12345 3.14 1,000,000 2nd", "hyphen-ated slash/separated under_score", "MiXeD CaSe WoRdS",
+                "Café naïve résumé façade", "e\u0301 composed vs \u00e9", "über straße groß", "ΟΔΟΣ Σίσυφος σοφός",
+                "İstanbul ıI", "日本語のテキスト", "中文 测试", "한국어 텍스트", "русский текст", "עברית", "العربية ٣٤٥",
+                "हिन्दी", "emoji 😀👍🏽 🇫🇷 👨‍👩‍👧", "math ∑∫√ ≤≥", "currency €£¥ $5", "quotes “curly” ‘single’ «guillemets»",
+                "&amp; &lt;b&gt; html", "<|startoftext|>", "a <|endoftext|> b", "<|ENDOFTEXT|>", "zero\u200bwidth",
+                "control\x01\x02chars", "ﬁ ligature ｆｕｌｌ width", "ℌ𝔢𝔩𝔩𝔬 𝟙𝟚𝟛", "x" * 40, "supercalifragilisticexpialidocious"]
+    words = CORPUS_WORDS + ["naïve", "café", "Zürich", "东京", "ñandú", "déjà", "vu", "œuvre", "!", "?", ",", ";", "(", ")", "#1"]
+    for i in range(180):
+        n = int(torch.randint(1, 9, (1,), generator=g))
+        picks = [words[int(torch.randint(0, len(words), (1,), generator=g))] for _ in range(n)]
+        picks = [w.upper() if torch.rand(1, generator=g) < 0.15 else w.capitalize() if torch.rand(1, generator=g) < 0.2 else w for w in picks]
+        seps = [" ", "  ", "\t", "", "\n", ", ", " - "]
+        text = picks[0]
+        for w in picks[1:]:
+            text += seps[int(torch.randint(0, len(seps), (1,), generator=g))] + w
+        strings.append(text)
+    blocks = [(0x20, 0x7e), (0xa1, 0x17f), (0x370, 0x3ff), (0x400, 0x4ff), (0x3040, 0x30ff), (0x4e00, 0x4fff),
+              (0x600, 0x6ff), (0x900, 0x97f), (0x300, 0x36f), (0x1f300, 0x1f64f), (0x2000, 0x206f), (0xac00, 0xad00)]
+    for i in range(100):
+        lo, hi = blocks[i % len(blocks)]
+        n = int(torch.randint(1, 12, (1,), generator=g))
+        cps = [int(torch.randint(lo, hi + 1, (1,), generator=g)) for _ in range(n)]
+        import unicodedata
+        cps = [c for c in cps if unicodedata.category(chr(c)) not in ("Cn", "Cs", "Co")]
+        strings.append("".join(chr(c) for c in cps))
+    return strings
+
+
+# ---------------------------------------------------------------------------------------------- CLIP model
+
+def quick_gelu(x):
+    return x * torch.sigmoid(1.702 * x)
+
+
+def clip_tower(h, layers, heads, eps, causal):
+    b, t, d = h.shape
+    hd = d // heads
+    for L in layers:
+        a = layer_norm(h, L["ln1_w"], L["ln1_b"], eps)
+        split = lambda z: z.reshape(b, t, heads, hd).permute(0, 2, 1, 3)
+        q = split(a @ L["wq"].T + L["bq"]) / math.sqrt(hd)
+        k, v = split(a @ L["wk"].T + L["bk"]), split(a @ L["wv"].T + L["bv"])
+        scores = q @ k.transpose(-1, -2)
+        if causal:
+            scores = scores.masked_fill(~torch.ones(t, t, dtype=torch.bool).tril(), float("-inf"))
+        y = (torch.softmax(scores, -1) @ v).permute(0, 2, 1, 3).reshape(b, t, d)
+        h = h + y @ L["wo"].T + L["bo"]
+        m = layer_norm(h, L["ln2_w"], L["ln2_b"], eps)
+        h = h + quick_gelu(m @ L["fc1_w"].T + L["fc1_b"]) @ L["fc2_w"].T + L["fc2_b"]
+    return h
+
+
+def clip_layers(g, w, prefix, count, d, mlp):
+    layers = []
+    for i in range(count):
+        p = f"{prefix}.encoder.layers.{i}."
+        L = {}
+        for ours, theirs in [("ln1", "layer_norm1"), ("ln2", "layer_norm2")]:
+            w[p + theirs + ".weight"] = L[ours + "_w"] = rand(g, d, std=0.1, mean=1.0)
+            w[p + theirs + ".bias"] = L[ours + "_b"] = rand(g, d, std=0.1)
+        for ours, theirs, o, i_ in [("q", "self_attn.q_proj", d, d), ("k", "self_attn.k_proj", d, d), ("v", "self_attn.v_proj", d, d),
+                                    ("o", "self_attn.out_proj", d, d), ("fc1", "mlp.fc1", mlp, d), ("fc2", "mlp.fc2", d, mlp)]:
+            wn, bn = ("w" + ours, "b" + ours) if len(ours) == 1 else (ours + "_w", ours + "_b")
+            w[p + theirs + ".weight"] = L[wn] = rand(g, o, i_, std=1 / math.sqrt(i_))
+            w[p + theirs + ".bias"] = L[bn] = rand(g, o, std=0.1)
+        layers.append(L)
+    return layers
+
+
+def clip(out, g):
+    corpus = [t.format(c) for t in TEMPLATES for c in LABELS] + [" ".join(CORPUS_WORDS)] * 3
+    vocab, merges = train_clip_bpe(corpus, 300)
+    ranks = {m: i for i, m in enumerate(merges)}
+    with open(os.path.join(out, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(out, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    strings = tokenizer_strings(g)
+    with open(os.path.join(out, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
+        json.dump([{"text": s, "ids": clip_encode(s, vocab, ranks)} for s in strings], f, ensure_ascii=False)
+
+    V, Dt, Lt, Ht, Mt, Pt = len(vocab), 32, 2, 4, 64, 77
+    S, P, Dv, Lv, Hv, Mv, E = 32, 8, 48, 2, 4, 96, 24
+    eps = 1e-5
+    w = {}
+    w["text_model.embeddings.token_embedding.weight"] = tok = rand(g, V, Dt, std=0.5)
+    w["text_model.embeddings.position_embedding.weight"] = tpos = rand(g, Pt, Dt, std=0.2)
+    text_layers = clip_layers(g, w, "text_model", Lt, Dt, Mt)
+    w["text_model.final_layer_norm.weight"] = tfw = rand(g, Dt, std=0.1, mean=1.0)
+    w["text_model.final_layer_norm.bias"] = tfb = rand(g, Dt, std=0.1)
+    w["vision_model.embeddings.class_embedding"] = cls = rand(g, Dv, std=0.5)
+    w["vision_model.embeddings.patch_embedding.weight"] = pw = rand(g, Dv, 3, P, P, std=0.1)
+    w["vision_model.embeddings.position_embedding.weight"] = vpos = rand(g, (S // P) ** 2 + 1, Dv, std=0.2)
+    w["vision_model.pre_layrnorm.weight"] = prw = rand(g, Dv, std=0.1, mean=1.0)
+    w["vision_model.pre_layrnorm.bias"] = prb = rand(g, Dv, std=0.1)
+    vision_layers = clip_layers(g, w, "vision_model", Lv, Dv, Mv)
+    w["vision_model.post_layernorm.weight"] = pow_ = rand(g, Dv, std=0.1, mean=1.0)
+    w["vision_model.post_layernorm.bias"] = pob = rand(g, Dv, std=0.1)
+    w["visual_projection.weight"] = vproj = rand(g, E, Dv, std=1 / math.sqrt(Dv))
+    w["text_projection.weight"] = tproj = rand(g, E, Dt, std=1 / math.sqrt(Dt))
+    w["logit_scale"] = scale = torch.tensor(math.log(1 / 0.07), dtype=torch.float32).double()
+    tensors = {k: v.float().numpy() for k, v in w.items()}
+    # Older CLIP checkpoints also hold the position_ids buffers (int64); the loader skips them.
+    tensors["text_model.embeddings.position_ids"] = np.arange(Pt, dtype=np.int64).reshape(1, Pt)
+    tensors["vision_model.embeddings.position_ids"] = np.arange((S // P) ** 2 + 1, dtype=np.int64).reshape(1, -1)
+    write_safetensors(os.path.join(out, "model.safetensors"), tensors)
+    config = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": E, "logit_scale_init_value": 2.6592,
+              "text_config": {"vocab_size": V, "hidden_size": Dt, "intermediate_size": Mt, "num_attention_heads": Ht,
+                              "num_hidden_layers": Lt, "max_position_embeddings": Pt, "hidden_act": "quick_gelu",
+                              "layer_norm_eps": eps, "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"], "pad_token_id": 1},
+              "vision_config": {"hidden_size": Dv, "intermediate_size": Mv, "num_attention_heads": Hv, "num_hidden_layers": Lv,
+                                "image_size": S, "patch_size": P, "hidden_act": "quick_gelu", "layer_norm_eps": eps, "num_channels": 3}}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+
+    # Text: the class prompts, right-padded with 0; pooled at <|endoftext|> (the highest id, so also its argmax).
+    prompts = [TEMPLATES[0].format(c) for c in LABELS[:5]]
+    encoded = [clip_encode(p, vocab, ranks) for p in prompts]
+    T = max(len(e) for e in encoded)
+    ids = torch.tensor([e + [0] * (T - len(e)) for e in encoded], dtype=torch.int64)
+    h = tok[ids] + tpos[:T]
+    h = layer_norm(clip_tower(h, text_layers, Ht, eps, causal=True), tfw, tfb, eps)
+    eot = torch.tensor([len(e) - 1 for e in encoded])
+    text_embeds = h[torch.arange(len(encoded)), eot] @ tproj.T
+    # Image: patches by reshaping, the class embedding in front, positions, pre-LayerNorm, layers, post-LayerNorm of the class token.
+    images = torch.rand(3, 3, S, S, generator=g, dtype=torch.float64).float().double()
+    mean, std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    x = (images - torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1)
+    v = patchify(x, P) @ pw.reshape(Dv, -1).T
+    v = torch.cat([cls.view(1, 1, Dv).expand(3, 1, Dv), v], 1) + vpos.view(1, -1, Dv)
+    v = clip_tower(layer_norm(v, prw, prb, eps), vision_layers, Hv, eps, causal=False)
+    image_embeds = layer_norm(v[:, 0], pow_, pob, eps) @ vproj.T
+    normalise = lambda z: z / z.norm(dim=-1, keepdim=True)
+    logits = scale.exp() * normalise(image_embeds) @ normalise(text_embeds).T
+    return {"images": images, "input_ids": ids, "text_embeds": text_embeds, "image_embeds": image_embeds, "logits_per_image": logits}
+
+
 def layouts(out):
     """Names and shapes of the real-size torchvision state dicts (vit_b_16, resnet50), without their weights."""
     result = {}
@@ -252,11 +521,12 @@ def layouts(out):
 
 def main():
     out, seed = sys.argv[1], int(sys.argv[2])
-    kinds = sys.argv[3].split(",") if len(sys.argv) > 3 else ["vit_tv", "vit_hf", "vit_hf_cls", "resnet50", "layouts"]
+    kinds = sys.argv[3].split(",") if len(sys.argv) > 3 else ["vit_tv", "vit_hf", "vit_hf_cls", "resnet50", "clip", "layouts"]
     g = torch.Generator().manual_seed(seed)
     torch.set_num_threads(1)
     builders = {"vit_tv": lambda folder: vit_torchvision(folder, g), "vit_hf": lambda folder: vit_hf(folder, g, False),
-                "vit_hf_cls": lambda folder: vit_hf(folder, g, True), "resnet50": lambda folder: resnet50(folder, g)}
+                "vit_hf_cls": lambda folder: vit_hf(folder, g, True), "resnet50": lambda folder: resnet50(folder, g),
+                "clip": lambda folder: clip(folder, g)}
     for kind in kinds:
         if kind == "layouts":
             layouts(out)
@@ -265,7 +535,8 @@ def main():
         os.makedirs(folder, exist_ok=True)
         with torch.no_grad():
             reference = builders[kind](folder)
-        write_safetensors(os.path.join(folder, "reference.safetensors"), {k: v.float().numpy() for k, v in reference.items()})
+        write_safetensors(os.path.join(folder, "reference.safetensors"),
+                          {k: v.numpy() if v.dtype == torch.int64 else v.float().numpy() for k, v in reference.items()})
     print("ok")
 
 
