@@ -88,13 +88,21 @@ def attention(x, wq, bq, wk, bk, wv, bv, wo, bo, heads):
     return a.permute(0, 2, 1, 3).reshape(b, t, d) @ wo.T + bo
 
 
-def vit_forward(c, images, mean, std):
-    """A ViT (Dosovitskiy et al. 2021) on canonical weights c; returns the final LayerNorm'd tokens [B, 1+N, D]."""
+def vit_forward(c, images, mean, std, prompts=None, deep=False):
+    """A ViT (Dosovitskiy et al. 2021) on canonical weights c; returns the final LayerNorm'd tokens [B, 1+N, D].
+    prompts [layers or 1, n, D]: VPT (Jia et al. 2022) - inserted after the class token once the position embeddings
+    are in; with deep, layer i > 0 gets prompts[i] in place of the n prompt positions' states."""
     x = (images - torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1)
     d = c["patch_w"].shape[0]
+    b = x.shape[0]
     tokens = patchify(x, c["patch"]) @ c["patch_w"].reshape(d, -1).T + c["patch_b"]
-    h = torch.cat([c["cls"].reshape(1, 1, d).expand(x.shape[0], 1, d), tokens], 1) + c["pos"].reshape(1, -1, d)
-    for L in c["layers"]:
+    h = torch.cat([c["cls"].reshape(1, 1, d).expand(b, 1, d), tokens], 1) + c["pos"].reshape(1, -1, d)
+    if prompts is not None:
+        n = prompts.shape[1]
+        h = torch.cat([h[:, :1], prompts[0].expand(b, n, d), h[:, 1:]], 1)
+    for i, L in enumerate(c["layers"]):
+        if prompts is not None and deep and i > 0:
+            h = torch.cat([h[:, :1], prompts[i].expand(b, n, d), h[:, 1 + n:]], 1)
         a = layer_norm(h, L["ln1_w"], L["ln1_b"], c["eps"])
         h = h + attention(a, L["wq"], L["bq"], L["wk"], L["bk"], L["wv"], L["bv"], L["wo"], L["bo"], c["heads"])
         m = layer_norm(h, L["ln2_w"], L["ln2_b"], c["eps"])
@@ -150,7 +158,13 @@ def vit_torchvision(out, g):
         normalised = (images.float() - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
         theirs = module(normalised).double()
     assert (theirs - logits).abs().max() < 1e-4, f"torchvision ViT vs reference: {(theirs - logits).abs().max()}"
-    return {"images": images, "logits": logits, "features": features}
+    # VPT-shallow (3 prompts) and VPT-deep (3 per layer) on the same model and images.
+    shallow = rand(g, 1, 3, D, std=0.5)
+    deep = rand(g, L, 3, D, std=0.5)
+    vpt_shallow = vit_forward(c, images, mean, std, shallow)[:, 0] @ w["heads.head.weight"].T + w["heads.head.bias"]
+    vpt_deep = vit_forward(c, images, mean, std, deep, deep=True)[:, 0] @ w["heads.head.weight"].T + w["heads.head.bias"]
+    return {"images": images, "logits": logits, "features": features, "vpt_shallow_prompts": shallow, "vpt_shallow_logits": vpt_shallow,
+            "vpt_deep_prompts": deep, "vpt_deep_logits": vpt_deep}
 
 
 # ---------------------------------------------------------------------------------------------- ViT, Hugging Face
@@ -505,7 +519,20 @@ def clip(out, g):
     image_embeds = layer_norm(v[:, 0], pow_, pob, eps) @ vproj.T
     normalise = lambda z: z / z.norm(dim=-1, keepdim=True)
     logits = scale.exp() * normalise(image_embeds) @ normalise(text_embeds).T
-    return {"images": images, "input_ids": ids, "text_embeds": text_embeds, "image_embeds": image_embeds, "logits_per_image": logits}
+
+    # CoOp (Zhou et al. 2022): "X X X X {class}." embedded, positions 1..4 replaced by 4 context vectors, EOT pooling.
+    classes = LABELS[:3]
+    context = rand(g, 4, Dt, std=0.5)
+    coop_encoded = [clip_encode(f"X X X X {name}.", vocab, ranks) for name in classes]
+    Tc = max(len(e) for e in coop_encoded)
+    coop_ids = torch.tensor([e + [0] * (Tc - len(e)) for e in coop_encoded], dtype=torch.int64)
+    prompts = tok[coop_ids].clone()
+    prompts[:, 1:5] = context
+    hc = layer_norm(clip_tower(prompts + tpos[:Tc], text_layers, Ht, eps, causal=True), tfw, tfb, eps)
+    coop_text = hc[torch.arange(3), torch.tensor([len(e) - 1 for e in coop_encoded])] @ tproj.T
+    coop_logits = scale.exp() * normalise(image_embeds) @ normalise(coop_text).T
+    return {"images": images, "input_ids": ids, "text_embeds": text_embeds, "image_embeds": image_embeds, "logits_per_image": logits,
+            "coop_context": context, "coop_logits": coop_logits}
 
 
 def layouts(out):

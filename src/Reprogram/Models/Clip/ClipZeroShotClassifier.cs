@@ -13,6 +13,7 @@ namespace Reprogram.Models.Clip;
 /// statistical mapping (ILM, BLM, BLM+) from them to the target classes. With one template and the target's own
 /// class names, the identity alignment is plain zero-shot classification.
 /// Shapes: [B, 3, S, S] -> CLIP image embeddings [B, E] -> [B, templates · classes] (template-major order).
+/// It shares the CLIP model it is made from (disposing it leaves that model alone).
 /// </summary>
 public sealed class ClipZeroShotClassifier : Module<Tensor, Tensor>, IImageModel
 {
@@ -56,4 +57,13 @@ public sealed class ClipZeroShotClassifier : Module<Tensor, Tensor>, IImageModel
     }
 
     public Tensor Forward(Tensor images) => forward(images);
+
+    /// <summary>
+    /// A view on a shared CLIP model: disposing it releases its own prompt features only, never the CLIP model it reads
+    /// (a registered child, so that checksums, device moves and eval mode cover it, which TorchSharp would dispose too).
+    /// </summary>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) prompts.Dispose();
+    }
 }
