@@ -131,6 +131,34 @@ public sealed class ResNet50Tests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Reprogramming_a_torchvision_file_maps_imagenet_labels_as_ilm_vp_does()
+    {
+        // A user's torchvision ImageNet classifier file: #!reprogram's model option loads it with its head and names, so the
+        // default alignment is ILM over the 1000 ImageNet classes at 224 px (ILM-VP's setting), not a linear probe.
+        var folder = Directory.CreateTempSubdirectory("resnet-reprogram-");
+        try
+        {
+            var path = Path.Combine(folder.FullName, "small-bottleneck.safetensors");
+            using (var source = new ResNet([1, 1, 1, 1], 1000, bottleneck: true)) source.save_safetensors(path);
+            var result = Reprogram.Experiments.VisualReprogramming.Run(new Reprogram.Experiments.ReprogramOptions
+            {
+                Model = path, Dataset = "digits", TrainCount = 8, TestCount = 4, Epochs = 1, BatchSize = 8, Seed = 1,
+            });
+            Assert.Equal(Reprogram.Taxonomy.OutputAlignment.Statistical, result.Main.AlignmentKind);
+            Assert.Contains("iterative label mapping", result.Main.Alignment);
+            Assert.Equal(ImageNetClasses.Names, result.SourceLabels);
+            Assert.Equal(1000, result.Mapping!.GetLength(0));
+            Assert.Equal("224", result.Main.Settings["image size"]);
+            Assert.Contains("[1, 1, 1, 1] (bottleneck)", result.Main.Model);
+            Assert.True(result.Main.FrozenUnchanged);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Resnet18_from_a_torchvision_file_now_has_imagenet_names()
     {
         var folder = Directory.CreateTempSubdirectory("resnet18-names-");

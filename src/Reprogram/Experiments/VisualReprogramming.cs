@@ -22,7 +22,7 @@ public sealed record ReprogramOptions
     /// </summary>
     public static ReprogramOptions SessionDefaults { get; set; } = new();
 
-    /// <summary>resnet18 (ImageNet, CNTK export), fashion-cnn (a source classifier trained here), or a torchvision ResNet-18 .safetensors/.pt file.</summary>
+    /// <summary>resnet18 (ImageNet, CNTK export), fashion-cnn (a source classifier trained here), or a torchvision ResNet .safetensors/.pt file (18, 34, 50, ...; a 1000-class head gets ImageNet's names).</summary>
     public string Model { get; init; } = "resnet18";
     /// <summary>fashion-mnist, digits, or a folder with one sub-folder per class.</summary>
     public string Dataset { get; init; } = "fashion-mnist";
@@ -294,9 +294,10 @@ public static class VisualReprogramming
                 var (cnn, card) = SourceClassifiers.FashionCnn(sink, ct);
                 return (cnn, $"{card.Name} (Fashion-MNIST CNN, test accuracy {card.TestAccuracy:P1})", false);
             case var path when File.Exists(path):
-                return (ResNetLoader.LoadTorchvision(path, [2, 2, 2, 2], 1000, null), $"ResNet-18 from {Path.GetFileName(path)}", false);
+                var loaded = ResNetLoader.Load(path);
+                return (loaded, $"torchvision ResNet [{string.Join(", ", loaded.Blocks)}]{(loaded.Bottleneck ? " (bottleneck)" : "")} from {Path.GetFileName(path)}", false);
             default:
-                throw new ArgumentException($"'{options.Model}' is not a model. Allowed: {string.Join(", ", ReprogramOptions.Models)}, or the path of a torchvision ResNet-18 .safetensors/.pt file.");
+                throw new ArgumentException($"'{options.Model}' is not a model. Allowed: {string.Join(", ", ReprogramOptions.Models)}, or the path of a torchvision ResNet .safetensors/.pt file.");
         }
     }
 
