@@ -49,6 +49,11 @@ public sealed class VisionTransformerTests(ITestOutputHelper output)
         Assert.Equal([0.4f, 0.5f, 0.6f], model.Mean);   // from preprocessor_config.json
         var d = VisionCheckpoints.AssertParity(model.Forward(reference["images"]), reference["features"], "HF ViTModel features");
         VisionCheckpoints.AssertParity(model.Pooled(reference["images"]), reference["pooled"], "HF ViTModel pooler_output");
+        // The layout the loader expects is exactly the file's names and shapes.
+        var file = Safetensors.LoadStateDict(Path.Combine(Checkpoints.Folder("vit_hf"), "model.safetensors"));
+        var layout = ViTLoader.HuggingFaceLayout(model);
+        Assert.Equal(file.Keys.Order(StringComparer.Ordinal), layout.Keys.Order(StringComparer.Ordinal));
+        Assert.All(file, kv => Assert.Equal(kv.Value.shape, layout[kv.Key]));
         output.WriteLine($"HF ViTModel: max |features - reference| = {d:E3}");
     }
 
@@ -200,6 +205,25 @@ public sealed class VisionTransformerTests(ITestOutputHelper output)
         finally
         {
             folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Loading_twice_gives_the_same_frozen_checksum()
+    {
+        foreach (var load in new Func<TorchSharp.torch.nn.Module>[]
+                 {
+                     () => ViTLoader.Load(TorchvisionFile, heads: 4), () => ViTLoader.Load(Checkpoints.Folder("vit_hf")),
+                     () => Reprogram.Models.Clip.ClipLoader.Load(Checkpoints.Folder("clip")),
+                 })
+        {
+            using var a = load();
+            using var b = load();
+            using var frozenA = new Reprogram.Frozen.FrozenModel<TorchSharp.torch.nn.Module>(a, "a", CPU, ownsModel: false);
+            using var frozenB = new Reprogram.Frozen.FrozenModel<TorchSharp.torch.nn.Module>(b, "b", CPU, ownsModel: false);
+            Assert.Equal(frozenA.ChecksumAtFreeze, frozenB.ChecksumAtFreeze);
+            Assert.False(a.training);
+            Assert.Empty(frozenA.ParametersWithGradients());
         }
     }
 

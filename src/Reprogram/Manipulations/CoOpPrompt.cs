@@ -47,6 +47,7 @@ public sealed class CoOpPrompt : LearnableManipulation
         Options = options;
         ClassNames = classNames.Select(n => n.Replace('_', ' ')).ToArray();
         var table = clip.Text.TokenEmbeddings;
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         Tensor initial;
         string placeholder;

@@ -45,9 +45,6 @@ internal sealed class WeightMap
     /// <summary>File tensors that are not weights (position_ids buffers, num_batches_tracked) and are skipped.</summary>
     public void Ignore(Func<string, bool> predicate) => ignored.Add(predicate);
 
-    /// <summary>Which optional tensors the file has.</summary>
-    public bool Has(IReadOnlyDictionary<string, Tensor> file, string name) => file.ContainsKey(name);
-
     /// <summary>
     /// Copies the file's tensors in, or throws <see cref="InvalidDataException"/> naming every problem: missing tensors
     /// (with the shape expected), unexpected ones (with their shape) and wrong shapes (both shapes), with the file.
