@@ -57,6 +57,32 @@ public sealed class ClipModelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Gelu_towers_match_the_reference()
+    {
+        // LAION's OpenCLIP ports say hidden_act "gelu": the same weights with erf GELU in both towers.
+        var folder = Directory.CreateTempSubdirectory("clip-gelu-");
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            foreach (var f in Directory.GetFiles(Folder)) File.Copy(f, Path.Combine(folder.FullName, Path.GetFileName(f)));
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder.FullName, "config.json")))!;
+            config["text_config"]!["hidden_act"] = "gelu";
+            config["vision_config"]!["hidden_act"] = "gelu";
+            File.WriteAllText(Path.Combine(folder.FullName, "config.json"), config.ToJsonString());
+            var reference = Checkpoints.Reference("clip");
+            using var clip = ClipLoader.Load(folder.FullName);
+            VisionCheckpoints.AssertParity(clip.ImageEmbeddings(reference["images"]), reference["image_embeds_gelu"], "CLIP (gelu) image embeddings");
+            VisionCheckpoints.AssertParity(clip.Text.TextEmbeddings(reference["input_ids"]), reference["text_embeds_gelu"], "CLIP (gelu) text embeddings");
+            Assert.True(VisionCheckpoints.MaxDifference(reference["image_embeds_gelu"], reference["image_embeds"]) > 1e-3, "the activation made no difference");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Loader_is_strict_and_names_the_tensor_and_file()
     {
         var folder = Directory.CreateTempSubdirectory("clip-strict-");
@@ -78,10 +104,10 @@ public sealed class ClipModelTests(ITestOutputHelper output)
             Assert.Contains(weights, e.Message);
 
             var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder.FullName, "config.json")))!;
-            config["text_config"]!["hidden_act"] = "gelu";
+            config["text_config"]!["hidden_act"] = "relu";
             File.WriteAllText(Path.Combine(folder.FullName, "config.json"), config.ToJsonString());
             var n = Assert.Throws<NotSupportedException>(() => ClipLoader.Load(folder.FullName));
-            Assert.Contains("hidden_act 'gelu'", n.Message);
+            Assert.Contains("hidden_act 'relu'", n.Message);
             config["text_config"]!["hidden_act"] = "quick_gelu";
             File.WriteAllText(Path.Combine(folder.FullName, "config.json"), config.ToJsonString());
 

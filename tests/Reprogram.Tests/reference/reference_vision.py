@@ -419,7 +419,7 @@ def quick_gelu(x):
     return x * torch.sigmoid(1.702 * x)
 
 
-def clip_tower(h, layers, heads, eps, causal):
+def clip_tower(h, layers, heads, eps, causal, act=quick_gelu):
     b, t, d = h.shape
     hd = d // heads
     for L in layers:
@@ -433,7 +433,7 @@ def clip_tower(h, layers, heads, eps, causal):
         y = (torch.softmax(scores, -1) @ v).permute(0, 2, 1, 3).reshape(b, t, d)
         h = h + y @ L["wo"].T + L["bo"]
         m = layer_norm(h, L["ln2_w"], L["ln2_b"], eps)
-        h = h + quick_gelu(m @ L["fc1_w"].T + L["fc1_b"]) @ L["fc2_w"].T + L["fc2_b"]
+        h = h + act(m @ L["fc1_w"].T + L["fc1_b"]) @ L["fc2_w"].T + L["fc2_b"]
     return h
 
 
@@ -505,18 +505,23 @@ def clip(out, g):
     encoded = [clip_encode(p, vocab, ranks) for p in prompts]
     T = max(len(e) for e in encoded)
     ids = torch.tensor([e + [0] * (T - len(e)) for e in encoded], dtype=torch.int64)
-    h = tok[ids] + tpos[:T]
-    h = layer_norm(clip_tower(h, text_layers, Ht, eps, causal=True), tfw, tfb, eps)
     eot = torch.tensor([len(e) - 1 for e in encoded])
-    text_embeds = h[torch.arange(len(encoded)), eot] @ tproj.T
+
+    def encode_text(act):
+        h = layer_norm(clip_tower(tok[ids] + tpos[:T], text_layers, Ht, eps, causal=True, act=act), tfw, tfb, eps)
+        return h[torch.arange(len(encoded)), eot] @ tproj.T
+    text_embeds = encode_text(quick_gelu)
     # Image: patches by reshaping, the class embedding in front, positions, pre-LayerNorm, layers, post-LayerNorm of the class token.
     images = torch.rand(3, 3, S, S, generator=g, dtype=torch.float64).float().double()
     mean, std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
     x = (images - torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1)
-    v = patchify(x, P) @ pw.reshape(Dv, -1).T
-    v = torch.cat([cls.view(1, 1, Dv).expand(3, 1, Dv), v], 1) + vpos.view(1, -1, Dv)
-    v = clip_tower(layer_norm(v, prw, prb, eps), vision_layers, Hv, eps, causal=False)
-    image_embeds = layer_norm(v[:, 0], pow_, pob, eps) @ vproj.T
+    v0 = patchify(x, P) @ pw.reshape(Dv, -1).T
+    v0 = torch.cat([cls.view(1, 1, Dv).expand(3, 1, Dv), v0], 1) + vpos.view(1, -1, Dv)
+
+    def encode_image(act):
+        v = clip_tower(layer_norm(v0, prw, prb, eps), vision_layers, Hv, eps, causal=False, act=act)
+        return layer_norm(v[:, 0], pow_, pob, eps) @ vproj.T
+    image_embeds = encode_image(quick_gelu)
     normalise = lambda z: z / z.norm(dim=-1, keepdim=True)
     logits = scale.exp() * normalise(image_embeds) @ normalise(text_embeds).T
 
@@ -531,8 +536,10 @@ def clip(out, g):
     hc = layer_norm(clip_tower(prompts + tpos[:Tc], text_layers, Ht, eps, causal=True), tfw, tfb, eps)
     coop_text = hc[torch.arange(3), torch.tensor([len(e) - 1 for e in coop_encoded])] @ tproj.T
     coop_logits = scale.exp() * normalise(image_embeds) @ normalise(coop_text).T
+    # The same weights with hidden_act "gelu" in both towers (LAION's OpenCLIP ports): erf GELU.
     return {"images": images, "input_ids": ids, "text_embeds": text_embeds, "image_embeds": image_embeds, "logits_per_image": logits,
-            "coop_context": context, "coop_logits": coop_logits}
+            "coop_context": context, "coop_logits": coop_logits,
+            "text_embeds_gelu": encode_text(gelu), "image_embeds_gelu": encode_image(gelu)}
 
 
 def layouts(out):

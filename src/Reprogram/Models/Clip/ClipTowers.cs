@@ -8,7 +8,7 @@ using TorchSharp.Modules;
 namespace Reprogram.Models.Clip;
 
 /// <summary>
-/// CLIP's text tower: token embeddings, learned positions, causal pre-norm blocks (quick GELU), a final LayerNorm, the
+/// CLIP's text tower: token embeddings, learned positions, causal pre-norm blocks (quick GELU, or GELU), a final LayerNorm, the
 /// hidden state at each text's &lt;|endoftext|&gt; projected into the shared space. As an <see cref="ITokenModel"/> it
 /// is a causal encoder: <see cref="ForwardEmbeddings"/> returns the final hidden states [B, T, D], not logits; read a
 /// text's feature with <see cref="Pool"/>.
@@ -38,7 +38,7 @@ public sealed class ClipTextTower : Module<Tensor, Tensor>, ITokenModel
         token_embedding = Embedding(config.VocabularySize, config.HiddenSize);
         position_embedding = Embedding(config.MaxPositions, config.HiddenSize);
         blocks = new ModuleList<PreNormBlock>(Enumerable.Range(0, config.Layers)
-            .Select(_ => new PreNormBlock(config.HiddenSize, config.Heads, config.MlpSize, config.LayerNormEpsilon, BlockActivation.QuickGelu)).ToArray());
+            .Select(_ => new PreNormBlock(config.HiddenSize, config.Heads, config.MlpSize, config.LayerNormEpsilon, config.Activation)).ToArray());
         final_norm = LayerNorm(config.HiddenSize, config.LayerNormEpsilon);
         projection = Linear(config.HiddenSize, projectionSize, hasBias: false);
         RegisterComponents();
@@ -113,7 +113,7 @@ public sealed class ClipTextTower : Module<Tensor, Tensor>, ITokenModel
 
 /// <summary>
 /// CLIP's image tower: a ViT whose patch projection has no bias, with a LayerNorm before the blocks ("pre_layrnorm"),
-/// quick GELU, and the class token's final state LayerNorm'd and projected into the shared space.
+/// quick GELU (or GELU), and the class token's final state LayerNorm'd and projected into the shared space.
 /// Shapes: [B, 3, S, S] -> normalise -> conv p x p / p -> [B, N, D] -> [cls; patches] + pos -> [B, 1 + N, D] (the
 /// embedding interface) -> LN -> blocks -> [:, 0] -> LN -> projection -> [B, E].
 /// </summary>
@@ -153,7 +153,7 @@ public sealed class ClipVisionTower : Module<Tensor, Tensor>, IPatchTokenModel
         position_embedding = Embedding(config.Patches + 1, d);
         pre_norm = LayerNorm(d, config.LayerNormEpsilon);
         blocks = new ModuleList<PreNormBlock>(Enumerable.Range(0, config.Layers)
-            .Select(_ => new PreNormBlock(d, config.Heads, config.MlpSize, config.LayerNormEpsilon, BlockActivation.QuickGelu)).ToArray());
+            .Select(_ => new PreNormBlock(d, config.Heads, config.MlpSize, config.LayerNormEpsilon, config.Activation)).ToArray());
         post_norm = LayerNorm(d, config.LayerNormEpsilon);
         projection = Linear(d, projectionSize, hasBias: false);
         normalization = new ImageNormalization(mean, std);
