@@ -19,9 +19,12 @@ public sealed class VisionCheckpoints
 
     public string Root { get; }
 
+    private const string Prefix = "reprogram-vision-";
+
     private VisionCheckpoints()
     {
-        Root = Path.Combine(Path.GetTempPath(), "reprogram-vision-" + Guid.NewGuid().ToString("N"));
+        RemoveLeftovers();
+        Root = Path.Combine(Path.GetTempPath(), $"{Prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Root);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -38,6 +41,24 @@ public sealed class VisionCheckpoints
         {
             throw new InvalidOperationException($"reference_vision.py failed ({process.ExitCode}); it needs Debian's python3-torch, python3-torchvision " +
                                                 $"and python3-regex (.ci/setup installs them): {stderr} {stdout.Result}");
+        }
+    }
+
+    /// <summary>
+    /// Folders of earlier test processes that ended without their exit handler (a test host that is killed does not
+    /// run it): each holds a 100 MB ResNet-50, so those whose process is gone are deleted.
+    /// </summary>
+    private static void RemoveLeftovers()
+    {
+        foreach (var folder in Directory.GetDirectories(Path.GetTempPath(), Prefix + "*"))
+        {
+            var pid = Path.GetFileName(folder)[Prefix.Length..].Split('-')[0];
+            if (!int.TryParse(pid, out var id) || id == Environment.ProcessId) continue;
+            bool alive;
+            try { using var process = Process.GetProcessById(id); alive = !process.HasExited; }
+            catch (ArgumentException) { alive = false; }
+            if (alive) continue;
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 
