@@ -38,9 +38,14 @@ public sealed class VisualPromptTuning : LearnableManipulation, IHiddenManipulat
         if (options.Tokens < 1) throw new ArgumentException($"VPT needs at least one prompt token, not {options.Tokens}.");
         Deep = options.Deep;
         InitBound = Math.Sqrt(6.0 / (model.InputChannels * model.PatchSize * model.PatchSize + model.HiddenSize));
-        var generator = new Generator((ulong)seed, device: CPU);
-        var initial = rand([Deep ? model.Layers : 1, options.Tokens, model.HiddenSize], generator: generator) * (2 * InitBound) - InitBound;
-        prompts = new Parameter(initial);
+        // On the model's device (seeded on the CPU, so that a seed gives the same prompts on any device).
+        var device = (model as nn.Module)?.parameters().FirstOrDefault()?.device ?? CPU;
+        using (NewDisposeScope())
+        {
+            var generator = new Generator((ulong)seed, device: CPU);
+            var initial = rand([Deep ? model.Layers : 1, options.Tokens, model.HiddenSize], generator: generator) * (2 * InitBound) - InitBound;
+            prompts = new Parameter(initial.to(device).DetachFromDisposeScope());
+        }
         register_parameter("prompts", prompts);
     }
 
