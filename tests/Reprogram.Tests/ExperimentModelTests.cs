@@ -66,11 +66,13 @@ public class ExperimentModelTests(ITestOutputHelper output)
     [MemberData(nameof(ImageManipulations))]
     public void Every_image_manipulation_runs_through_the_one_entry_point_on_a_tiny_cnn(string name)
     {
-        using var backbone = DigitsCnn();
+        // Pixel prompts on a small CNN; prompts among patch tokens on a tiny ViT.
+        using var backbone = Registries.Manipulations.Find(name).Location == Location.Input ? DigitsCnn()
+            : new ImageBackbone(ViTLoader.Load(VisionCheckpoints.Shared.Folder("vit_hf")), "tiny HF ViT", CPU, null, ownsModel: true);
         var spec = Tiny("digits", name, "linear");
         var run = Experiment.Run(backbone, spec);
         AssertRun(run, spec);
-        Assert.Equal(Location.Input, run.Result.Coordinates!.Location);
+        Assert.Equal(Registries.Manipulations.Find(name).Location, run.Result.Coordinates!.Location);
         Assert.True(run.Result.TrainableParameters > 10 * 10);   // the manipulation's and the head's
     }
 
@@ -79,6 +81,17 @@ public class ExperimentModelTests(ITestOutputHelper output)
     public void Every_alignment_runs_through_the_one_entry_point(string name)
     {
         var entry = Registries.Alignments.Find(name);
+        if (name is "clip-zero-shot" or "coop")
+        {
+            // CLIP's text tower as the head of a tiny CLIP: the zero-shot head is a rule, CoOp learns its context.
+            using var clip = new ImageBackbone(Reprogram.Models.Clip.ClipLoader.Load(VisionCheckpoints.Shared.Folder("clip")), "tiny HF CLIP", CPU, null, ownsModel: true);
+            var clipSpec = Tiny("digits", "none", name) with { Seeds = [0] };
+            var clipRun = Experiment.Run(clip, clipSpec);
+            AssertRun(clipRun, clipSpec);
+            Assert.Equal(entry.Kind, clipRun.Result.AlignmentKind);
+            Assert.Equal(name == "coop", clipRun.Result.TrainableParameters > 0);
+            return;
+        }
         using var model = CharGpt(positions: 128);
         using var backbone = new DecoderBackbone(model, ownsModel: false);
         var spec = entry.Reads == AlignmentReads.GeneratedText ? Tiny("addition", "zero-shot-cot", name) : Tiny(InstructionTasks.HeldOutRule, "soft-prompt", name);
@@ -107,13 +120,14 @@ public class ExperimentModelTests(ITestOutputHelper output)
         try
         {
             if (name == "<checkpoint folder>") spec = CheckpointFolder();
+            if (name == "<vision checkpoint folder>") spec = VisionCheckpoints.Shared.Folder("vit_hf");
             if (name == "<encoder checkpoint folder>")
             {
                 var encoders = new EncoderCheckpoints();
                 cleanup = encoders;
                 spec = encoders.Folder("bert");
             }
-            if (name == "<torchvision ResNet-18 file>") spec = TorchvisionFile();
+            if (name == "<torchvision file>") spec = TorchvisionFile();
             if (name == "<provider:model>")
             {
                 var adapter = Reprogram.Instruction.Backends.LocalChatClient.ForZoo(LanguageZoo.ArithCotName);
@@ -122,7 +136,8 @@ public class ExperimentModelTests(ITestOutputHelper output)
                 spec = "openai:arith-cot";
             }
             var experiment = entry.Modality == TaskModality.Image
-                ? Tiny("digits", "pad", name == SourceClassifiers.FashionCnnName ? "ilm" : "linear") with { Options = new MethodOptions { ImageSize = name == SourceClassifiers.FashionCnnName ? null : 32 } }
+                ? Tiny("digits", "pad", entry.Kind == "image classifier" && name != "<vision checkpoint folder>" ? "ilm" : "linear")
+                    with { Options = new MethodOptions { ImageSize = name == "resnet18" ? 32 : null } }
                 : entry.Kind == "chat model" || name == LanguageZoo.ArithCotName ? Tiny("addition", "direct", "answer-extraction")
                 : entry.Kind == "text encoder" ? Tiny("sentiment", "soft-prompt", "linear")
                 : Tiny(name == "<checkpoint folder>" ? CheckpointTask(spec) : InstructionTasks.HeldOutRule, "soft-prompt", "verbalizer");

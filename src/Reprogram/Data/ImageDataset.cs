@@ -6,7 +6,7 @@ namespace Reprogram.Data;
 /// <summary>
 /// A labelled image classification data set held in memory on the CPU: <see cref="Images"/> [N, C, H, W] float32 in
 /// [0, 1] and <see cref="Labels"/> [N] int64 in [0, <see cref="ClassNames"/>.Count), the shapes
-/// <c>ImageReprogrammingTask</c> consumes.
+/// the engine's image tasks consume (<c>ImageTaskSplit</c>).
 /// </summary>
 /// <remarks>
 /// Ownership: a data set owns its two tensors and <see cref="Dispose"/> frees them. Every method that returns a data

@@ -56,11 +56,12 @@ public static class ImageTasks
 
     /// <summary>
     /// A split from images of one's own [N, C, H, W] in [0, 1] and labels [N]: the first <paramref name="train"/> rows are
-    /// the training examples (and the pool), the rest the test examples. The split owns copies of the tensors.
+    /// the training examples (and the pool), the rest the test examples (none: a split only to train on). The split owns
+    /// copies of the tensors.
     /// </summary>
     public static ImageTaskSplit FromTensors(string name, Tensor images, Tensor labels, IReadOnlyList<string> classes, int train, int seed = 0)
     {
-        if (train < 0 || train >= images.shape[0]) throw new ArgumentException($"{train} training rows leave no test rows of {images.shape[0]}.");
+        if (train < 0 || train > images.shape[0]) throw new ArgumentException($"{train} training rows of {images.shape[0]}.");
         var all = new ImageDataset(name, images, labels, classes, "tensors");   // not disposed: the tensors are the caller's
         var rows = Enumerable.Range(0, (int)images.shape[0]).Select(i => (long)i).ToArray();
         return Build(name, "tensors", all, rows[..train], "train#", all, rows[train..], "test#", seed);

@@ -14,6 +14,8 @@ public interface IImageModel
     int OutputSize { get; }
     /// <summary>Class names of the output when it is a classifier's logits; null for features.</summary>
     IReadOnlyList<string>? OutputLabels { get; }
+    /// <summary>Whether it takes images of any size (a CNN with global pooling), not only <see cref="InputSize"/>.</summary>
+    bool TakesAnySize => false;
     Tensor Forward(Tensor images);
 }
 

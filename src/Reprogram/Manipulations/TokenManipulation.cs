@@ -28,3 +28,12 @@ public interface ITokenManipulation : IManipulation
     int PositionsAttended => PositionsAdded;
     TokenInput Apply(TokenInput input, ITokenModel model);
 }
+
+/// <summary>
+/// A manipulation at a patch-token image model's embedding or hidden interface (visual prompt tuning): it reads the
+/// images through the model's own embedding, changes the token sequence or the layers, and returns the model's output.
+/// </summary>
+public interface IPatchTokenManipulation : IManipulation
+{
+    Tensor Forward(IPatchTokenModel model, Tensor images);
+}

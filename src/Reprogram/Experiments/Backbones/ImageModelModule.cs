@@ -21,6 +21,7 @@ public sealed class ResNetOrCnn : nn.Module<Tensor, Tensor>, IImageModel
     public int InputSize => image.InputSize;
     public int OutputSize => image.OutputSize;
     public IReadOnlyList<string>? OutputLabels => image.OutputLabels;
+    public bool TakesAnySize => image.TakesAnySize;
     public override Tensor forward(Tensor x) => image.Forward(x);
     public Tensor Forward(Tensor images) => image.Forward(images);
 }

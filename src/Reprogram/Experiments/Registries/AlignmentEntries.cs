@@ -59,6 +59,9 @@ public static class AlignmentEntries
         return new LabelMapping(method, r.Backbone.OutputSize, classes, r.Seed, sources);
     }
 
+    private static object ClipOf(AlignmentRequest r, string what) => (r.Backbone as ImageBackbone)?.Model is Models.Clip.ClipModel clip ? clip
+        : throw new ArgumentException($"{what} reads CLIP's text tower; {r.Backbone.Identity} is a {r.Backbone.Kind}, not a CLIP model.");
+
     public static IReadOnlyList<AlignmentEntry> All { get; } =
     [
         new()
@@ -111,6 +114,21 @@ public static class AlignmentEntries
             PublishedMethods = ["WARP", "P-tuning v2", "VPT-shallow / VPT-deep"],
             Description = "A learned linear head over the model's output (features, class logits, or next-token log-probabilities).",
             Create = r => new LinearHead(r.Backbone.OutputSize, r.Classes("A linear head"), r.Seed),
+        },
+        new()
+        {
+            Name = "clip-zero-shot", Aliases = ["zero-shot-head", "clip"], Kind = OutputAlignment.RuleBased, Reads = AlignmentReads.ModelOutputs,
+            PublishedMethods = ["BLM / BLM+ (Bayesian label mapping)"],
+            Description = "CLIP's text tower as the head: each class's \"a photo of a {class}.\" embedded once, logits = scaled cosine with the image embedding (a rule).",
+            Create = r => ClipTextHead.ZeroShot(ClipOf(r, "The CLIP zero-shot head"), r.Classes("The CLIP zero-shot head")),
+        },
+        new()
+        {
+            Name = "coop", Kind = OutputAlignment.Linear, Reads = AlignmentReads.ModelOutputs, PublishedMethods = ["CoOp"],
+            Description = "CoOp (Zhou et al. 2022): 16 learned context vectors in CLIP's text tower in place of \"a photo of a\"; the class features they give are the head.",
+            Deviation = "CoOp's learned context sits in CLIP's text tower, which here forms the output head, so the row's input-manipulation coordinates are " +
+                        "those of the image side; the catalog places CoOp itself at Learnable · Embedding · Concatenative · Linear.",
+            Create = r => ClipTextHead.CoOp(ClipOf(r, "CoOp"), r.Classes("CoOp"), seed: r.Seed),
         },
         new()
         {

@@ -112,6 +112,9 @@ public static class ManipulationEntries
             new RandomDemonstrations(), DemonstrationOrder.AsSelected, 0, r.Seed, $"zero-shot chain-of-thought trigger \"{trigger}\"") { Answers = formats };
     }
 
+    private static IPatchTokenModel PatchTokens(ManipulationRequest r, string what) => (r.Backbone as ImageBackbone)?.PatchTokens
+        ?? throw new ArgumentException($"{what} puts tokens among a ViT's patch tokens; {r.Backbone.Identity} is a {r.Backbone.Kind} without them.");
+
     private static IManipulation Soft(ManipulationRequest r)
     {
         var model = r.TokenModel("A soft prompt");
@@ -261,6 +264,23 @@ public static class ManipulationEntries
                 if (r.Options.PatchSize > s) throw new ArgumentException($"A {r.Options.PatchSize} px patch does not fit a {s} px image.");
                 return new PatchPrompt(c, s, r.Options.PatchSize);
             },
+        },
+        // Prompt tuning of an image model: learned tokens among its patch tokens.
+        new()
+        {
+            Name = "vpt-shallow", Modality = TaskModality.Image,
+            Format = Taxonomy.Format.Learnable, Location = Taxonomy.Location.Embedding, Operator = Taxonomy.Operator.Concatenative,
+            PublishedMethods = ["VPT-shallow / VPT-deep"], Reads = ["tokens"],
+            Description = "VPT-shallow (Jia et al. 2022): n learned tokens after the class token of a ViT or CLIP image tower, at the embedding interface.",
+            Create = r => VisualPromptTuning.Create(PatchTokens(r, "VPT-shallow"), new VptOptions(r.Options.Tokens, Deep: false), r.Seed),
+        },
+        new()
+        {
+            Name = "vpt-deep", Modality = TaskModality.Image,
+            Format = Taxonomy.Format.Learnable, Location = Taxonomy.Location.Hidden, Operator = Taxonomy.Operator.Concatenative,
+            PublishedMethods = ["VPT-shallow / VPT-deep"], Reads = ["tokens"],
+            Description = "VPT-deep (Jia et al. 2022): n learned tokens per layer of a ViT or CLIP image tower, replacing the previous layer's at their positions.",
+            Create = r => VisualPromptTuning.Create(PatchTokens(r, "VPT-deep"), new VptOptions(r.Options.Tokens, Deep: true), r.Seed),
         },
         new()
         {

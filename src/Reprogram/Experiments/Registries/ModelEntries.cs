@@ -1,6 +1,8 @@
 using Microsoft.Extensions.AI;
 using Reprogram.Instruction;
 using Reprogram.Instruction.Backends;
+using Reprogram.Frozen;
+using Reprogram.Models.Clip;
 using Reprogram.Models.Text;
 using Reprogram.Models.Vision;
 using Reprogram.Models.Zoo;
@@ -73,6 +75,55 @@ public static class ModelEntries
 
     private static bool IsCheckpointFolder(string spec) => Directory.Exists(spec) && File.Exists(Path.Combine(spec, "config.json"));
 
+    /// <summary>A checkpoint folder's model_type (config.json), or null.</summary>
+    public static string? ModelType(string folder)
+    {
+        var config = Path.Combine(folder, "config.json");
+        if (!File.Exists(config)) return null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
+            return doc.RootElement.TryGetProperty("model_type", out var t) ? t.GetString() : null;
+        }
+        catch (System.Text.Json.JsonException) { return null; }
+    }
+
+    private static bool IsVisionFolder(string spec) => IsCheckpointFolder(spec) && ModelType(spec) is "vit" or "clip";
+
+    /// <summary>A Hugging Face ViT (a classifier with its id2label, or features) or CLIP (image embeddings; its text tower is the head) folder.</summary>
+    private static Backbone VisionFolder(ModelRequest r)
+    {
+        var name = Path.GetFileName(Path.GetFullPath(r.Spec).TrimEnd('/'));
+        IImageModel model = ModelType(r.Spec) == "clip" ? ClipLoader.Load(r.Spec) : ViTLoader.LoadHuggingFace(r.Spec);
+        return new ImageBackbone(model, $"{name} ({ModelType(r.Spec)}, checkpoint)", r.Device, r.Options.ImageSize, ownsModel: true);
+    }
+
+    /// <summary>A torchvision state dict: a ResNet (18 to 152) or a ViT, told apart by its tensor names.</summary>
+    private static Backbone TorchvisionFile(ModelRequest r)
+    {
+        IImageModel model;
+        string kind;
+        try
+        {
+            model = ResNetLoader.Load(r.Spec);
+            var (blocks, bottleneck, _) = ResNetLoader.Architecture(r.Spec);
+            kind = $"ResNet [{string.Join(", ", blocks)}] ({(bottleneck ? "bottleneck" : "basic")})";
+        }
+        catch (InvalidDataException resnet)
+        {
+            try
+            {
+                model = ViTLoader.LoadTorchvision(r.Spec);
+                kind = "ViT";
+            }
+            catch (InvalidDataException vit)
+            {
+                throw new InvalidDataException($"{r.Spec} is neither a torchvision ResNet ({resnet.Message}) nor a torchvision ViT ({vit.Message}).");
+            }
+        }
+        return new ImageBackbone(model, $"torchvision {kind} from {Path.GetFileName(r.Spec)}", r.Device, r.Options.ImageSize, ownsModel: true);
+    }
+
     private static bool IsRemote(string spec) =>
         spec.IndexOf(':') is var colon && colon > 0 && !Directory.Exists(spec) && spec[..colon].All(char.IsLetter) && colon < spec.Length - 1;
 
@@ -119,6 +170,12 @@ public static class ModelEntries
         },
         new()
         {
+            Name = "<vision checkpoint folder>", Kind = "image classifier", Modality = TaskModality.Image, Load = VisionFolder, Accepts = IsVisionFolder,
+            Description = "A Hugging Face ViT (ViTModel or ViTForImageClassification) or CLIP (CLIPModel) folder: pixels in, class logits, features or " +
+                          "image embeddings out; patch tokens for VPT; CLIP's text tower as the clip-zero-shot or coop head.",
+        },
+        new()
+        {
             Name = "<checkpoint folder>", Kind = "text decoder", Modality = TaskModality.Text, Load = Decoder, Accepts = IsCheckpointFolder,
             Description = "A Hugging Face causal LM folder (config.json, model.safetensors, tokenizer files): GPT-2, Llama, Qwen2, SmolLM.",
         },
@@ -129,10 +186,8 @@ public static class ModelEntries
         },
         new()
         {
-            Name = "<torchvision ResNet-18 file>", Kind = "image classifier", Modality = TaskModality.Image, Accepts = IsTorchvisionFile,
-            Description = "A torchvision ResNet-18 state dict (.safetensors, .pt, .pth).",
-            Load = r => new ImageBackbone(ResNetLoader.LoadTorchvision(r.Spec, [2, 2, 2, 2], 1000, null), $"ResNet-18 from {Path.GetFileName(r.Spec)}",
-                r.Device, r.Options.ImageSize, ownsModel: true),
+            Name = "<torchvision file>", Kind = "image classifier", Modality = TaskModality.Image, Accepts = IsTorchvisionFile, Load = TorchvisionFile,
+            Description = "A torchvision state dict (.safetensors, .pt, .pth): a ResNet-18/34/50/101/152 (a 1000-class fc head gets ImageNet's class names) or a ViT.",
         },
     ];
 }

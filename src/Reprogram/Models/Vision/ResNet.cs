@@ -20,14 +20,16 @@ public enum ResNetPreprocessing
 }
 
 /// <summary>
-/// A torchvision-style ResNet with basic blocks (He et al. 2016): resnet18 is blocks [2, 2, 2, 2], the CNTK ResNet-18
-/// exported with ML.NET's DnnImageFeaturizer is [2, 2, 2, 3]. Parameter and buffer names are torchvision's
+/// A torchvision-style ResNet (He et al. 2016) with basic blocks (resnet18 [2, 2, 2, 2], resnet34 [3, 4, 6, 3]; the CNTK
+/// ResNet-18 exported with ML.NET's DnnImageFeaturizer is [2, 2, 2, 3]) or bottleneck blocks (resnet50 [3, 4, 6, 3],
+/// resnet101 [3, 4, 23, 3], resnet152 [3, 8, 36, 3]; 2048 features). Parameter and buffer names are torchvision's
 /// (conv1.weight, bn1.running_mean, layer2.0.downsample.0.weight, ..., fc.weight), so a torchvision state dict loads
 /// with no renaming. The model applies its own preprocessing: <see cref="Forward"/> takes RGB pixels in [0, 1].
 /// Shapes, for a 224 x 224 input:
 ///   [B, 3, 224, 224] -> preprocess -> conv1 7x7/2 -> bn1 -> relu -> [B, 64, 112, 112] -> maxpool 3x3/2 -> [B, 64, 56, 56]
 ///   -> layer1 [B, 64, 56, 56] -> layer2 [B, 128, 28, 28] -> layer3 [B, 256, 14, 14] -> layer4 [B, 512, 7, 7]
 ///   -> global average pool [B, 512] -> fc [B, classes] (no fc when classes is null: the output is the 512 features).
+/// Bottleneck stages are 4 times as wide at their outputs: layer1 [B, 256, 56, 56] ... layer4 [B, 2048, 7, 7] -> [B, 2048].
 /// Any input size works (the pooling is adaptive); the models were trained at 224. Padding is torchvision's (k/2 on
 /// every side); CNTK's export pads stride-2 windows one less at the end (conv1 [3, 3, 2, 2]), which gives the same
 /// output whenever height and width are multiples of 32, 224 included, so one architecture serves both.
@@ -54,6 +56,8 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
     }
 
     public IReadOnlyList<int> Blocks { get; }
+    /// <summary>Bottleneck blocks (1x1, 3x3, 1x1; resnet50 and deeper) rather than basic blocks (3x3, 3x3).</summary>
+    public bool Bottleneck { get; }
     public ResNetPreprocessing Preprocessing { get; }
     /// <summary>Number of classes of the fc head; null for a features-only model.</summary>
     public int? Classes { get; }
@@ -62,9 +66,12 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
     public int InputSize => 224;
     public int OutputSize => Classes ?? FeatureSize;
     public IReadOnlyList<string>? OutputLabels { get; }
-    public const int FeatureSize = 512;
+    /// <summary>Global average pooling: any image size works.</summary>
+    public bool TakesAnySize => true;
+    /// <summary>Width of the pooled features: 512 with basic blocks, 2048 with bottleneck blocks.</summary>
+    public int FeatureSize => Bottleneck ? 2048 : 512;
 
-    /// <param name="blocks">Basic blocks per stage, four stages: [2, 2, 2, 2] is resnet18, [3, 4, 6, 3] resnet34.</param>
+    /// <param name="blocks">Blocks per stage, four stages: [2, 2, 2, 2] is resnet18, [3, 4, 6, 3] resnet34 (or resnet50 with bottleneck blocks).</param>
     /// <param name="classes">Classes of the fc head, or null for features only (no fc).</param>
     /// <param name="preprocessing">What the model does to pixels in [0, 1] before conv1.</param>
     /// <param name="labels">Class names (as many as <paramref name="classes"/>), or null.</param>
@@ -72,8 +79,9 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
     /// For <see cref="ResNetPreprocessing.CntkBgr"/> only: the mean to subtract, BGR on the 0..255 scale, [3, h, w] or
     /// [1, 3, h, w]; resized bilinearly when the input has another size. Null: the three channel constants.
     /// </param>
+    /// <param name="bottleneck">Bottleneck blocks (resnet50, resnet101, resnet152) instead of basic blocks.</param>
     public ResNet(IReadOnlyList<int> blocks, int? classes, ResNetPreprocessing preprocessing = ResNetPreprocessing.ImageNetRgb,
-                  IReadOnlyList<string>? labels = null, Tensor? meanImage = null) : base(nameof(ResNet))
+                  IReadOnlyList<string>? labels = null, Tensor? meanImage = null, bool bottleneck = false) : base(nameof(ResNet))
     {
         if (blocks.Count != 4 || blocks.Any(b => b < 1))
             throw new ArgumentException($"A ResNet has four stages of at least one block each, not [{string.Join(", ", blocks)}].", nameof(blocks));
@@ -83,16 +91,18 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         if (meanImage is not null && preprocessing != ResNetPreprocessing.CntkBgr)
             throw new ArgumentException("A mean image belongs to the CNTK preprocessing.", nameof(meanImage));
         Blocks = blocks.ToArray();
+        Bottleneck = bottleneck;
         Classes = classes;
         OutputLabels = labels;
         Preprocessing = preprocessing;
 
         conv1 = Conv2d(3, 64, kernel_size: 7, stride: 2, padding: 3, bias: false);
         bn1 = BatchNorm2d(64);
-        layer1 = Stage(64, 64, blocks[0], stride: 1);
-        layer2 = Stage(64, 128, blocks[1], stride: 2);
-        layer3 = Stage(128, 256, blocks[2], stride: 2);
-        layer4 = Stage(256, 512, blocks[3], stride: 2);
+        var expansion = bottleneck ? 4 : 1;
+        layer1 = Stage(64, 64, blocks[0], stride: 1, bottleneck);
+        layer2 = Stage(64 * expansion, 128, blocks[1], stride: 2, bottleneck);
+        layer3 = Stage(128 * expansion, 256, blocks[2], stride: 2, bottleneck);
+        layer4 = Stage(256 * expansion, 512, blocks[3], stride: 2, bottleneck);
         if (classes is int n) fc = Linear(FeatureSize, n);
 
         var (mean, std) = preprocessing switch
@@ -113,9 +123,12 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         }
     }
 
-    private static Sequential Stage(int inChannels, int outChannels, int count, int stride) =>
+    /// <summary>A stage of blocks; <paramref name="width"/> is the 3x3 width (a bottleneck's output is 4 times it).</summary>
+    private static Sequential Stage(int inChannels, int width, int count, int stride, bool bottleneck) =>
         Sequential(Enumerable.Range(0, count)
-            .Select(i => (i.ToString(), (Module<Tensor, Tensor>)new ResNetBasicBlock(i == 0 ? inChannels : outChannels, outChannels, i == 0 ? stride : 1)))
+            .Select(i => (i.ToString(), bottleneck
+                ? (Module<Tensor, Tensor>)new ResNetBottleneckBlock(i == 0 ? inChannels : 4 * width, width, i == 0 ? stride : 1)
+                : new ResNetBasicBlock(i == 0 ? inChannels : width, width, i == 0 ? stride : 1)))
             .ToArray());
 
     private static Tensor MeanImageBuffer(Tensor? meanImage)
@@ -161,18 +174,18 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         return constantsOnDevice = constants.Fits(images) ? constants : constants.To(images);
     }
 
-    /// <summary>The 512 pooled features, [B, 3, H, W] -> [B, 512], whether or not the model has an fc head.</summary>
+    /// <summary>The pooled features, [B, 3, H, W] -> [B, FeatureSize] (512, or 2048 with bottlenecks), whether or not the model has an fc head.</summary>
     public Tensor Features(Tensor images)
     {
         using var scope = NewDisposeScope();
         var x = Preprocess(images);                                                   // [B, 3, H, W]
         x = functional.relu(bn1.forward(conv1.forward(x)));                           // [B, 64, H/2, W/2]
         x = functional.max_pool2d(x, kernel_size: 3, stride: 2, padding: 1);          // [B, 64, H/4, W/4]
-        x = layer1.forward(x);                                                        // [B, 64, H/4, W/4]
-        x = layer2.forward(x);                                                        // [B, 128, H/8, W/8]
-        x = layer3.forward(x);                                                        // [B, 256, H/16, W/16]
-        x = layer4.forward(x);                                                        // [B, 512, H/32, W/32]
-        x = functional.adaptive_avg_pool2d(x, 1).flatten(1);                          // [B, 512]
+        x = layer1.forward(x);                                                        // [B, 64 e, H/4, W/4] (e = 4 with bottlenecks)
+        x = layer2.forward(x);                                                        // [B, 128 e, H/8, W/8]
+        x = layer3.forward(x);                                                        // [B, 256 e, H/16, W/16]
+        x = layer4.forward(x);                                                        // [B, 512 e, H/32, W/32]
+        x = functional.adaptive_avg_pool2d(x, 1).flatten(1);                          // [B, FeatureSize]
         return x.MoveToOuterDisposeScope();
     }
 
@@ -180,7 +193,7 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var features = Features(images);                                              // [B, 512]
+        var features = Features(images);                                              // [B, FeatureSize]
         var output = fc is null ? features : fc.forward(features);                    // [B, classes]
         return output.MoveToOuterDisposeScope();
     }
@@ -195,39 +208,5 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
             constants.Dispose();
         }
         base.Dispose(disposing);
-    }
-}
-
-/// <summary>
-/// The basic block: x -> conv 3x3 (stride) -> bn -> relu -> conv 3x3 -> bn, plus the shortcut (x itself, or a 1x1
-/// conv + bn when the shape changes), then relu. [B, in, H, W] -> [B, out, H/stride, W/stride].
-/// </summary>
-internal sealed class ResNetBasicBlock : Module<Tensor, Tensor>
-{
-    private readonly Conv2d conv1, conv2;
-    private readonly BatchNorm2d bn1, bn2;
-    private readonly Sequential? downsample;
-
-    public ResNetBasicBlock(int inChannels, int outChannels, int stride) : base(nameof(ResNetBasicBlock))
-    {
-        conv1 = Conv2d(inChannels, outChannels, kernel_size: 3, stride: stride, padding: 1, bias: false);
-        bn1 = BatchNorm2d(outChannels);
-        conv2 = Conv2d(outChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, bias: false);
-        bn2 = BatchNorm2d(outChannels);
-        if (stride != 1 || inChannels != outChannels)
-        {
-            downsample = Sequential(("0", Conv2d(inChannels, outChannels, kernel_size: 1, stride: stride, bias: false)),
-                                    ("1", BatchNorm2d(outChannels)));
-        }
-        RegisterComponents();
-    }
-
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var h = functional.relu(bn1.forward(conv1.forward(x)));                      // [B, out, H/s, W/s]
-        h = bn2.forward(conv2.forward(h));                                            // [B, out, H/s, W/s]
-        var shortcut = downsample is null ? x : downsample.forward(x);                // [B, out, H/s, W/s]
-        return functional.relu(h + shortcut).MoveToOuterDisposeScope();
     }
 }

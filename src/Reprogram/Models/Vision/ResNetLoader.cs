@@ -353,20 +353,70 @@ public static class ResNetLoader
     // ---------------------------------------------------------------------------------------------------------------
 
     /// <summary>
+    /// Any torchvision ResNet state dict (resnet18, 34, 50, 101, 152; .pth/.pt or .safetensors), its architecture read
+    /// from the tensor names: basic or bottleneck blocks (layer1.0.conv3 exists), blocks per stage, and the fc head's
+    /// classes. A 1000-class head gets ImageNet's class names (torchvision's order; <see cref="ImageNetClasses"/>)
+    /// unless <paramref name="labels"/> are given, so ImageNet weights a user has give ILM-VP's setting: a frozen
+    /// classifier whose source labels can be mapped. <paramref name="features"/>: skip the fc head (its tensors are
+    /// ignored) and output the pooled features. Strict as <see cref="LoadTorchvision"/>.
+    /// </summary>
+    public static ResNet Load(string path, bool features = false, IReadOnlyList<string>? labels = null)
+    {
+        var (blocks, bottleneck, classes) = Architecture(path);
+        if (features) classes = null;
+        labels ??= classes == 1000 ? ImageNetClasses.Names : null;
+        return LoadTorchvision(path, blocks, classes, labels, bottleneck, skipHead: features);
+    }
+
+    /// <summary>Blocks per stage, block kind and fc classes of a torchvision ResNet state dict, from its names and shapes.</summary>
+    public static (int[] Blocks, bool Bottleneck, int? Classes) Architecture(string path)
+    {
+        var tensors = ReadStateDict(path);
+        try
+        {
+            if (!tensors.ContainsKey("conv1.weight") || !tensors.ContainsKey("layer1.0.conv1.weight"))
+            {
+                throw new InvalidDataException($"{path} is not a torchvision ResNet state dict: it has no conv1.weight or layer1.0.conv1.weight " +
+                                               $"(its first tensors: {string.Join(", ", tensors.Keys.Take(5))}).");
+            }
+            var blocks = Enumerable.Range(1, 4).Select(stage => tensors.Keys
+                .Where(k => k.StartsWith($"layer{stage}.", StringComparison.Ordinal))
+                .Select(k => k.Split('.')[1]).Distinct().Count()).ToArray();
+            if (blocks.Any(b => b == 0)) throw new InvalidDataException($"{path}: a stage has no blocks ([{string.Join(", ", blocks)}]); a ResNet has four.");
+            int? classes = tensors.TryGetValue("fc.weight", out var fc) ? (int)fc.shape[0] : null;
+            return (blocks, tensors.ContainsKey("layer1.0.conv3.weight"), classes);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>
     /// A ResNet(blocks, classes, ImageNetRgb) with the weights of a torchvision-style state dict, in eval mode: a
     /// .safetensors file or a torch.save .pt/.pth file (zip format, a state dict, not a whole model), told apart by their
     /// first bytes. Strict: a missing tensor, an unexpected one or a wrong shape throws <see cref="InvalidDataException"/>
     /// naming the tensors and the file; so does a corrupt or truncated file. Only bn.num_batches_tracked may be absent
     /// (older torchvision checkpoints lack it; inference does not use it).
     /// </summary>
-    public static ResNet LoadTorchvision(string path, int[] blocks, int? classes, IReadOnlyList<string>? labels)
+    /// <param name="path">The .safetensors or .pt/.pth file.</param>
+    /// <param name="blocks">Blocks per stage.</param>
+    /// <param name="classes">Classes of the fc head, or null for features only.</param>
+    /// <param name="labels">Class names, or null.</param>
+    /// <param name="bottleneck">Bottleneck blocks (resnet50 and deeper).</param>
+    /// <param name="skipHead">Ignore fc.* in the file (a features-only model from a classifier's file).</param>
+    public static ResNet LoadTorchvision(string path, int[] blocks, int? classes, IReadOnlyList<string>? labels, bool bottleneck = false, bool skipHead = false)
     {
-        var model = new ResNet(blocks, classes, ResNetPreprocessing.ImageNetRgb, labels);
+        var model = new ResNet(blocks, classes, ResNetPreprocessing.ImageNetRgb, labels, bottleneck: bottleneck);
         try
         {
             using var scope = NewDisposeScope();
             var tensors = ReadStateDict(path);
-            var described = $"ResNet [{string.Join(", ", blocks)}] {(classes is null ? "without an fc head" : $"with {classes} classes")}";
+            if (skipHead && classes is null)
+            {
+                foreach (var name in new[] { "fc.weight", "fc.bias" }) tensors.Remove(name);
+            }
+            var described = $"ResNet [{string.Join(", ", blocks)}] with {(bottleneck ? "bottleneck" : "basic")} blocks {(classes is null ? "without an fc head" : $"and {classes} classes")}";
             CopyWeights(model, tensors.ToDictionary(kv => kv.Key, kv => (kv.Value, "")), path, described);
         }
         catch
