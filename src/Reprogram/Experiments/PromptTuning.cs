@@ -19,7 +19,11 @@ public sealed record PromptTuningOptions
     /// <summary>The session's defaults for options a cell does not give.</summary>
     public static PromptTuningOptions SessionDefaults { get; set; } = new();
 
-    /// <summary>soft (prompt tuning, Lester et al.), prefix (prefix-tuning, Li and Liang) or deep (P-tuning v2).</summary>
+    /// <summary>
+    /// soft (prompt tuning, Lester et al.), prefix (prefix-tuning, Li and Liang: reparameterised, MLP 512 by default),
+    /// p-tuning-v2 (Liu et al.: per-layer key/value prefixes, no reparameterisation) or vpt-deep (Jia et al.: prompts
+    /// replaced at every layer); "deep" is an alias of vpt-deep.
+    /// </summary>
     public string Method { get; init; } = "soft";
     /// <summary>
     /// minilm (all-MiniLM-L6-v2, a real pretrained encoder; linear head), a zoo decoder (icl-rules, arith-cot) or a
@@ -35,7 +39,7 @@ public sealed record PromptTuningOptions
     /// <summary>random, vocab or text (soft prompts only).</summary>
     public string Init { get; init; } = "random";
     public string? InitText { get; init; }
-    /// <summary>Prefix-tuning's reparameterisation MLP (hidden size), as in Li and Liang; null for none.</summary>
+    /// <summary>Prefix-tuning's reparameterisation MLP hidden size; null: the paper's 512 (Li and Liang). Prefix only.</summary>
     public int? Reparameterisation { get; init; }
     public int Epochs { get; init; } = 4;
     public int BatchSize { get; init; } = 16;
@@ -44,7 +48,10 @@ public sealed record PromptTuningOptions
     public int Seed { get; init; }
     public string? Device { get; init; }
 
-    public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "deep"];
+    public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "p-tuning-v2", "vpt-deep", "deep"];
+
+    /// <summary>The method's own name: "deep" is an alias of "vpt-deep".</summary>
+    public static string CanonicalMethod(string method) => method == "deep" ? "vpt-deep" : method;
     public static IReadOnlyList<string> Models { get; } = ["minilm", Reprogram.Models.Zoo.LanguageZoo.IclRulesName, Reprogram.Models.Zoo.LanguageZoo.ArithCotName];
     public static IReadOnlyList<string> Inits { get; } = ["random", "vocab", "text"];
 
@@ -62,6 +69,7 @@ public sealed record PromptTuningOptions
         if (TrainCount < 2 || TestCount < 1) throw new ArgumentException($"Train and test counts are too small ({TrainCount}, {TestCount}).");
         if (MaxLength is < 8 or > 512) throw new ArgumentException($"--max-length {MaxLength} is out of range (8 to 512).");
         if (Reparameterisation is <= 0) throw new ArgumentException($"The reparameterisation size must be positive, not {Reparameterisation}.");
+        if (Reparameterisation is not null && Method != "prefix") throw new ArgumentException($"--reparameterise applies to prefix-tuning only; {Method} has none (p-tuning-v2 is the prefix learned directly).");
         DeviceSpec.Parse(Device ?? "auto");
         new TrainingOptions { Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate }.Validate();
     }
@@ -191,9 +199,10 @@ public static class PromptTuning
         {
             "soft" => SoftPrompt.Create(model, options.Tokens,
                 options.Init switch { "vocab" => SoftPromptInit.Vocabulary, "text" => SoftPromptInit.Text, _ => SoftPromptInit.Random },
-                options.Seed, options.Init == "text" ? encode(options.InitText!) : null),
-            "deep" => new DeepPrompt(model, options.Tokens, options.Seed),
-            _ => new PrefixTuning(model, options.Tokens, options.Seed, options.Reparameterisation),
+                options.Seed, options.Init == "text" ? encode(options.InitText!) : null, VocabularyOrders.Of(options.Model)),
+            "deep" or "vpt-deep" => new DeepPrompt(model, options.Tokens, options.Seed),
+            "p-tuning-v2" => PrefixTuning.PTuningV2(model, options.Tokens, options.Seed),
+            _ => new PrefixTuning(model, options.Tokens, options.Seed, options.Reparameterisation ?? PrefixTuning.PaperReparameterisation),
         };
     }
 
@@ -231,7 +240,7 @@ public static class PromptTuning
             StopMessage = report.Message,
             Settings = new Dictionary<string, string>
             {
-                ["method"] = options.Method, ["tokens"] = options.Tokens.ToString(), ["init"] = options.Init, ["epochs"] = options.Epochs.ToString(),
+                ["method"] = PromptTuningOptions.CanonicalMethod(options.Method), ["tokens"] = options.Tokens.ToString(), ["init"] = prompt is SoftPrompt softPrompt ? softPrompt.Settings["init"] : options.Init, ["epochs"] = options.Epochs.ToString(),
                 ["learning rate"] = options.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["seed"] = options.Seed.ToString(),
             },
         };
