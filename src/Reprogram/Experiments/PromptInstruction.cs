@@ -327,9 +327,11 @@ public static class InContextLearning
 }
 
 /// <summary>
-/// Chain-of-thought (<c>#!cot</c>): direct answers as the baseline, a zero-shot trigger phrase (Kojima et al. 2022),
-/// demonstrations with rationales (Wei et al. 2022), and self-consistency (Wang et al. 2023: a majority vote over
-/// sampled rationales); answers found by a strict and a flexible rule.
+/// Chain-of-thought (<c>#!cot</c>): direct answers as the baseline, zero-shot chain-of-thought in two stages (Kojima et
+/// al. 2022: reasoning after a trigger phrase, then an answer-extraction prompt; <see cref="ZeroShotChainOfThought"/>)
+/// or in one stage (the trigger only, answers read from the reasoning), demonstrations with rationales (Wei et al.
+/// 2022), and self-consistency (Wang et al. 2023: a majority vote over sampled rationales); answers found by a strict
+/// and a flexible rule (two-stage: strict is the paper's answer cleansing of stage 2).
 /// </summary>
 public static class ChainOfThought
 {
@@ -374,11 +376,14 @@ public static class ChainOfThought
                 "few-shot" => (PromptInstruction.TemplateOf(formats.WithRationales, options), options.Shots, null),
                 _ => (new PromptTemplate(options.Instruction ?? "", "", "", formats.ZeroShotQueryFormat + (options.Trigger ?? formats.Trigger)), 0, options.Trigger ?? formats.Trigger),
             };
+            // Two-stage zero-shot CoT (Kojima et al.): its own prompts, answer-extraction cue and cleansing.
+            var twoStage = mode == "zero-shot" ? ZeroShotChainOfThought.For(first, options.Trigger) with { ReasoningTokens = maxTokens } : null;
             var label = mode switch
             {
                 "direct" => shots > 0 ? $"direct, {shots}-shot" : "direct",
                 "few-shot" => $"few-shot CoT, {shots} rationales",
-                _ => $"zero-shot CoT, trigger \"{trigger}\"",
+                "zero-shot" => $"zero-shot CoT (two-stage), trigger \"{trigger}\"",
+                _ => $"zero-shot CoT (one stage), trigger \"{trigger}\"",
             } + (samples > 1 ? $", self-consistency ({samples} samples, T={options.Temperature:0.##})" : "");
             var settingClock = Stopwatch.StartNew();
             var tokensBefore = totalTokens;
@@ -392,7 +397,9 @@ public static class ChainOfThought
                 var texts = prompts.Select(p => p.Full).SelectMany(p => Enumerable.Repeat(p, samples)).ToArray();
                 var settings = new GenerationSettings(maxTokens, samples > 1 ? options.Temperature : 0, options.TopK, seed, stop);
                 var before = model.Generator.TokensProcessed;
-                var outputs = model.Generator.Generate(texts, settings, cancellationToken);
+                var twoStageOutputs = twoStage?.Generate(model.Generator, task.Queries.Select(q => (q.Input, task.ChoicesOf(q))).ToArray(),
+                    samples, samples > 1 ? options.Temperature : 0, options.TopK, seed, cancellationToken);
+                var outputs = twoStageOutputs?.Select(o => o.Text).ToArray() ?? model.Generator.Generate(texts, settings, cancellationToken);
                 totalTokens += model.Generator.TokensProcessed - before;
                 reporter.Step(label, texts.Length);
                 int strictCorrect = 0, flexibleCorrect = 0;
@@ -402,14 +409,16 @@ public static class ChainOfThought
                     var choices = task.ChoicesOf(query);
                     var mine = outputs.Skip(q * samples).Take(samples).ToArray();
                     string? strict, flexible;
+                    var strictOf = twoStageOutputs is null ? mine.Select(extraction.ExtractStrict).ToArray()
+                        : twoStageOutputs.Skip(q * samples).Take(samples).Select(o => o.Cleaned).ToArray();
                     if (samples == 1)
                     {
-                        strict = extraction.ExtractStrict(mine[0]);
+                        strict = strictOf[0];
                         flexible = extraction.ExtractFlexible(mine[0], choices);
                     }
                     else
                     {
-                        strict = MajorityVote.Vote(mine.Select(extraction.ExtractStrict)).Answer;
+                        strict = MajorityVote.Vote(strictOf).Answer;
                         flexible = MajorityVote.Vote(mine.Select(o => extraction.ExtractFlexible(o, choices))).Answer;
                     }
                     var ok = AnswerExtraction.Matches(strict, query.Answer);
@@ -423,7 +432,7 @@ public static class ChainOfThought
                 flexiblePerSeed.Add((double)flexibleCorrect / task.Queries.Count);
             }
             var checksum = model.VerifyUnchanged();
-            IAnswerAlignment alignment = samples > 1 ? new MajorityVote() : extraction;
+            IAnswerAlignment alignment = samples > 1 ? new MajorityVote() : twoStage is not null ? twoStage : extraction;
             var metrics = new Dictionary<string, double>
             {
                 ["accuracy (strict)"] = strictPerSeed.Average(), ["accuracy (flexible)"] = flexiblePerSeed.Average(),
@@ -433,7 +442,8 @@ public static class ChainOfThought
             {
                 "direct" => shots > 0 ? $"{shots} direct demonstrations" : "the bare question",
                 "few-shot" => $"{shots} demonstrations with rationales (chain-of-thought)",
-                _ => $"zero-shot chain-of-thought trigger \"{trigger}\"",
+                "zero-shot" => $"zero-shot chain-of-thought trigger \"{trigger}\", then the answer-extraction prompt \"{twoStage!.AnswerCue(first.ChoicesOf(first.Queries[0])).Trim()}\"",
+                _ => $"zero-shot chain-of-thought trigger \"{trigger}\" (one stage)",
             };
             var main = PromptInstruction.Row(label, manipulation, alignment, model, first, metrics, settingClock.Elapsed,
                 (long)tasks.Length * first.Queries.Count * samples, totalTokens - tokensBefore, options.Seeds, checksum,
@@ -441,7 +451,7 @@ public static class ChainOfThought
                 {
                     ["mode"] = mode, ["shots"] = shots.ToString(), ["samples"] = samples.ToString(),
                     ["temperature"] = samples > 1 ? options.Temperature.ToString(System.Globalization.CultureInfo.InvariantCulture) : "0 (greedy)",
-                    ["strict rule"] = extraction.Strict, ["flexible rule"] = extraction.Flexible ?? "first answer choice in the text",
+                    ["strict rule"] = twoStage is null ? extraction.Strict : twoStage.Name, ["flexible rule"] = extraction.Flexible ?? "first answer choice in the text",
                     ["seeds"] = string.Join(",", options.Seeds),
                 });
             results.Add(new InstructionSetting
