@@ -22,7 +22,11 @@ public sealed record ReprogramOptions
     /// </summary>
     public static ReprogramOptions SessionDefaults { get; set; } = new();
 
-    /// <summary>resnet18 (ImageNet, CNTK export), fashion-cnn (a source classifier trained here), or a torchvision ResNet-18 .safetensors/.pt file.</summary>
+    /// <summary>
+    /// resnet18 (ImageNet, CNTK export, features), fashion-cnn (a source classifier trained here), resnet18-fashion (the
+    /// ImageNet ResNet-18's frozen features with a Fashion-MNIST linear head: a source classifier on the real model), or a
+    /// torchvision ResNet-18 .safetensors/.pt file.
+    /// </summary>
     public string Model { get; init; } = "resnet18";
     /// <summary>fashion-mnist, digits, or a folder with one sub-folder per class.</summary>
     public string Dataset { get; init; } = "fashion-mnist";
@@ -55,7 +59,7 @@ public sealed record ReprogramOptions
 
     public static IReadOnlyList<string> Manipulations { get; } = ["pad", "watermark", "patch", "parametric", "none"];
     public static IReadOnlyList<string> Alignments { get; } = ["rlm", "flm", "ilm", "blm", "blm+", "linear"];
-    public static IReadOnlyList<string> Models { get; } = ["resnet18", SourceClassifiers.FashionCnnName];
+    public static IReadOnlyList<string> Models { get; } = ["resnet18", SourceClassifiers.FashionCnnName, ResNet18Fashion.Name];
 
     public void Validate()
     {
@@ -293,6 +297,10 @@ public static class VisualReprogramming
                 var sink = progress is null ? null : new Progress("training the source classifier fashion-cnn (first use only)", progress);
                 var (cnn, card) = SourceClassifiers.FashionCnn(sink, ct);
                 return (cnn, $"{card.Name} (Fashion-MNIST CNN, test accuracy {card.TestAccuracy:P1})", false);
+            case ResNet18Fashion.Name:
+                var headSink = progress is null ? null : new Progress($"training the {ResNet18Fashion.Name} head on frozen ResNet-18 features (first use only)", progress);
+                var (classifier, headCard) = ResNet18Fashion.Load(headSink, ct);
+                return (classifier, $"{headCard.Name} (ImageNet ResNet-18 features + Fashion-MNIST linear head, test accuracy {headCard.TestAccuracy:P1})", true);
             case var path when File.Exists(path):
                 return (ResNetLoader.LoadTorchvision(path, [2, 2, 2, 2], 1000, null), $"ResNet-18 from {Path.GetFileName(path)}", false);
             default:
