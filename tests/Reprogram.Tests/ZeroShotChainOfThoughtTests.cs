@@ -113,3 +113,43 @@ public class ZeroShotChainOfThoughtTests
         }
     }
 }
+
+/// <summary>The label-word bias probe of the reproduction report (Zhao et al.'s majority label bias, in the icl-rules alphabet).</summary>
+[Collection("zoo")]
+public class LabelWordBiasTests
+{
+    [Fact]
+    public void The_probe_favours_one_word_in_its_prefix_and_balances_the_answers()
+    {
+        var (prefix, favoured, queries) = LabelWordBias.Build(seed: 3, queries: 10);
+        Assert.Equal(string.Concat(Enumerable.Repeat($"a{favoured};", LabelWordBias.BiasShots)), prefix);
+        Assert.Equal(5, queries.Count(q => q.Gold == "f"));
+        Assert.All(queries, q =>
+        {
+            Assert.Single(q.Context.Split(';', StringSplitOptions.RemoveEmptyEntries), d => d[0] == 'a');   // item a shown once, with its gold word
+            Assert.Contains($"a{q.Gold};", q.Context);
+            Assert.Equal(LabelWordBias.Fillers + 1, q.Context.Count(c => c == ';'));
+        });
+        Assert.Equal(LabelWordBias.Build(3, 10), LabelWordBias.Build(3, 10), new ProbeComparer());
+    }
+
+    [Fact]
+    public void The_probe_scores_the_zoo_model_with_and_without_calibration()
+    {
+        using var model = InstructionModel.Load(Models.Zoo.LanguageZoo.IclRulesName, TorchSharp.torch.CPU);
+        var result = LabelWordBias.Run(model, seed: 0, queries: 20);
+        Assert.Equal(20, result.Queries);
+        Assert.InRange(result.Uncalibrated, 0, 1);
+        Assert.InRange(result.Calibrated, 0, 1);
+        Assert.StartsWith($"a{result.FavouredWord};a{result.FavouredWord};", result.ExamplePrompt);
+        Assert.EndsWith("a", result.ExamplePrompt);
+    }
+
+    private sealed class ProbeComparer : IEqualityComparer<(string Prefix, string Favoured, IReadOnlyList<(string Context, string Gold)> Queries)>
+    {
+        public bool Equals((string Prefix, string Favoured, IReadOnlyList<(string Context, string Gold)> Queries) x,
+                           (string Prefix, string Favoured, IReadOnlyList<(string Context, string Gold)> Queries) y) =>
+            x.Prefix == y.Prefix && x.Favoured == y.Favoured && x.Queries.SequenceEqual(y.Queries);
+        public int GetHashCode((string Prefix, string Favoured, IReadOnlyList<(string Context, string Gold)> Queries) obj) => obj.Prefix.GetHashCode();
+    }
+}
