@@ -30,6 +30,7 @@ public class RecipeTests
         Assert.NotEmpty(blm.Deviations);
         var e = Assert.Throws<ArgumentException>(() => Recipes.Find("vpt"));
         Assert.Contains("ilm-vp, blm", e.Message);
+        Assert.InRange(blm.EstimatedStepMemoryGiB, 7, 9);                  // batch 256 at 224 px fits 16 GiB
         var training = blm.Training(seed: 4);
         Assert.Equal((200, 256, 4), (training.Epochs, training.BatchSize, training.Seed));
     }

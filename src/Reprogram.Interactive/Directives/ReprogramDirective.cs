@@ -88,7 +88,7 @@ internal static class ReprogramDirective
                       "Defaults finish in about a minute on a 2-core CPU. Example: #!reprogram --model resnet18 --dataset fashion-mnist --manipulation pad --baseline",
         Parameters =
         {
-            new KernelDirectiveParameter("--model", "resnet18 (ImageNet, CNTK export, features), fashion-cnn (a Fashion-MNIST classifier trained here), or a torchvision ResNet-18 .safetensors/.pt file. Default resnet18.")
+            new KernelDirectiveParameter("--model", "resnet18 (ImageNet, CNTK export, features), fashion-cnn (a Fashion-MNIST classifier trained here), resnet18-fashion (the ImageNet ResNet-18's frozen features with a Fashion-MNIST linear head trained here: real classes for label mapping), or a torchvision ResNet-18 .safetensors/.pt file. Default resnet18.")
                 .AddCompletions(() => ReprogramOptions.Models),
             new KernelDirectiveParameter("--dataset", "fashion-mnist, digits, or a folder with one sub-folder per class. Default fashion-mnist.")
                 .AddCompletions(() => DataSets.Names),

@@ -129,7 +129,8 @@ public static class VisualReprogramming
             {
                 throw new ArgumentException(
                     $"{identity} outputs {model.OutputSize} features, not classes, so there are no source labels to map. " +
-                    "Use --alignment linear (the honest default), or --feature-channels-as-labels to treat each feature channel as a source label.");
+                    "Use --alignment linear (the honest default), --model resnet18-fashion (the same ResNet-18 with a Fashion-MNIST head: real classes), " +
+                    "or --feature-channels-as-labels to treat each feature channel as a source label.");
             }
             caveat = $"Label mapping here treats the {model.OutputSize} feature channels of {identity} as source labels: they are not classes.";
         }
