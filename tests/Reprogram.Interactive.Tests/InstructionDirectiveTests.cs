@@ -47,7 +47,7 @@ public class InstructionDirectiveTests : KernelTestBase
     {
         var result = await SubmitOk("#!cot --model arith-cot --task addition --mode direct,zero-shot --queries 20 --samples 3 --temperature 0.5 --name c");
         var html = string.Join("\n", Html(result));
-        Assert.Contains("zero-shot CoT, trigger", html);
+        Assert.Contains("zero-shot CoT (two-stage), trigger", html);
         Assert.Contains("self-consistency (3 samples", html);
         Assert.Contains("flexible rule", html);
         Assert.Contains("accuracy per setting", html);                    // the comparison chart

@@ -70,8 +70,68 @@ public class AlignmentTests
             }
             var scores = mapping.Map(outputs);
             Assert.True(scores.argmax(-1).SameAs(labels), $"{method} should recover the targets");
-            Assert.True(scores.le(0).all().item<bool>(), "BLM scores are log-probabilities");
+            Assert.True(scores.allclose(outputs.matmul(tensor(Flat(omega), [5, 3]))), "BLM scores are the logits reweighted by omega");
         }
+    }
+
+    // A hand-computed BLM example on logits (Cai et al. 2024; tmlr-group/BayesianLM mapping.py). Three source classes,
+    // two targets, lambda = 1. Source argmaxes against labels: s0 with t0 (x1) and t1 (x4), s1 with t0 (x2), s2 with t1 (x3).
+    //   counts N = [[1, 1], [1, 0], [0, 1]]; row sums + lambda = 3, 2, 2
+    //   omega'   = [[1/3, 1/3], [1/2, 0], [0, 1/2]]; column sums 5/6, 5/6
+    //   omega    = [[0.4, 0.4], [0.6, 0], [0, 0.6]]
+    //   scores   = logits @ omega: x1 [2, 0, -1] -> [0.8, 0.2]; x2 [1, 3, 0] -> [2.2, 0.4]; x3 [0, 1, 4] -> [0.6, 2.4]; x4 [3, 1, 0] -> [1.8, 1.2]
+    //   loss     = mean cross-entropy = mean(log(1 + e^-0.6), log(1 + e^-1.8), log(1 + e^-1.8), log(1 + e^0.6))
+    [Fact]
+    public void Bayesian_mapping_scores_the_logits_by_hand()
+    {
+        using var logits = tensor(new float[] { 2, 0, -1, 1, 3, 0, 0, 1, 4, 3, 1, 0 }, [4, 3]);
+        using var labels = tensor(new long[] { 0, 0, 1, 1 });
+        var mapping = new LabelMapping(LabelMappingMethod.Bayesian, 3, ["a", "b"], seed: 0);
+        mapping.Estimate(logits, labels);
+        var omega = mapping.Omega();
+        float[,] expected = { { 0.4f, 0.4f }, { 0.6f, 0f }, { 0f, 0.6f } };
+        for (var s = 0; s < 3; s++) for (var t = 0; t < 2; t++) Assert.Equal(expected[s, t], omega[s, t], 6);
+
+        var scores = mapping.Map(logits);
+        var want = new[] { 0.8f, 0.2f, 2.2f, 0.4f, 0.6f, 2.4f, 1.8f, 1.2f };
+        var got = scores.data<float>().ToArray();
+        for (var i = 0; i < want.Length; i++) Assert.Equal(want[i], got[i], 5);
+        Assert.Equal([0L, 0, 1, 0], scores.argmax(-1).data<long>().ToArray());
+
+        var loss = nn.functional.cross_entropy(scores, labels).item<float>();
+        var hand = new[] { -0.6, -1.8, -1.8, 0.6 }.Average(m => Math.Log(1 + Math.Exp(m)));
+        Assert.Equal(hand, loss, 5);
+    }
+
+    // BLM+ by hand: k = int(0.15 * 2) = 0, guarded to 1; each example adds its top-1 softmax probability (not renormalised).
+    //   x1 [ln 3, 0, -30] (t0): p = [.75, .25, 0] -> N[0,0] += .75     x2 [0, ln 4, -30] (t0): p = [.2, .8, 0] -> N[1,0] += .8
+    //   x3 [-30, 0, ln 9] (t1): p = [0, .1, .9]  -> N[2,1] += .9       x4 [ln 3, -30, 0] (t1): p = [.75, 0, .25] -> N[0,1] += .75
+    //   rows + 1: 2.5, 1.8, 1.9 -> omega' = [[.3, .3], [4/9, 0], [0, 9/19]] -> omega = [[27/67, 57/147], [40/67, 0], [0, 90/147]]
+    [Fact]
+    public void Bayesian_top_k_counts_the_top_probabilities_by_hand()
+    {
+        Assert.Equal(1, LabelMapping.DefaultTopK(2));
+        Assert.Equal(1, LabelMapping.DefaultTopK(10));   // int(1.5) = 1, where rounding gave 2
+        Assert.Equal(2, LabelMapping.DefaultTopK(14));
+        Assert.Equal(6, LabelMapping.DefaultTopK(43));
+        Assert.Equal(15, LabelMapping.DefaultTopK(100));
+        var (l3, l4, l9) = ((float)Math.Log(3), (float)Math.Log(4), (float)Math.Log(9));
+        using var logits = tensor(new[] { l3, 0, -30, 0, l4, -30, -30, 0, l9, l3, -30, 0 }, [4, 3]);
+        using var labels = tensor(new long[] { 0, 0, 1, 1 });
+        var mapping = new LabelMapping(LabelMappingMethod.BayesianTopK, 3, ["a", "b"], seed: 0);
+        Assert.Equal(1, mapping.TopK);
+        mapping.Estimate(logits, labels);
+        var omega = mapping.Omega();
+        double[,] expected = { { 27.0 / 67, 57.0 / 147 }, { 40.0 / 67, 0 }, { 0, 90.0 / 147 } };
+        for (var s = 0; s < 3; s++) for (var t = 0; t < 2; t++) Assert.Equal(expected[s, t], omega[s, t], 5);
+        Assert.True(mapping.Map(logits).allclose(logits.matmul(tensor(Flat(omega), [3, 2]))));
+    }
+
+    private static float[] Flat(float[,] m)
+    {
+        var flat = new float[m.Length];
+        Buffer.BlockCopy(m, 0, flat, 0, flat.Length * sizeof(float));
+        return flat;
     }
 
     [Fact]

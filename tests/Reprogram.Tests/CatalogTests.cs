@@ -27,11 +27,22 @@ public class CatalogTests
     [InlineData("Prefix-tuning", "2101.00190", "Learnable · Hidden · Concatenative · Identity")]
     [InlineData("Zero-shot CoT", "2205.11916", "Fixed · Input · Concatenative · Rule-based")]
     [InlineData("VPT-shallow / VPT-deep", "2203.12119", "Learnable · Embedding / Hidden · Concatenative · Linear")]
+    [InlineData("Voice2Series", "2106.09296", "Learnable · Input · Additive · Statistical")]   // Pad(x) + M ⊙ θ (Sec. 3.1)
+    [InlineData("WARP", "2101.00121", "Learnable · Embedding · Concatenative · Linear")]      // trainable prompt embeddings (Sec. 3, Fig. 3)
     public void Rows_carry_the_catalog_coordinates(string name, string arXiv, string coordinates)
     {
         var m = Catalog.Find(name);
         Assert.Equal(arXiv, m.ArXivId);
         Assert.Equal($"{name}: {coordinates}", m.ToString());
+    }
+
+    [Fact]
+    public void Rows_corrected_from_their_papers_cite_the_section()
+    {
+        Assert.Contains("Sec. 3.1", Catalog.Find("Voice2Series").Note);
+        Assert.Contains("Sec. 3", Catalog.Find("WARP").Note);
+        Assert.Contains("--method p-tuning-v2", Catalog.Find("P-tuning v2").Note);
+        Assert.Contains("--method vpt-deep", Catalog.Find("VPT-shallow / VPT-deep").Note);
     }
 
     [Fact]
@@ -55,7 +66,7 @@ public class CatalogTests
     public void Query_filters_or_within_and_across_dimensions()
     {
         var rows = Catalog.Query().Where(Dimension.Location, "embedding", "hidden").Where(Format.Learnable).Where(OutputAlignment.Linear).Methods();
-        Assert.Equal(["Time-LLM", "Antibody infilling reprogramming", "P-tuning v2", "VPT-shallow / VPT-deep", "CoOp", "CoCoOp", "MaPLe"],
+        Assert.Equal(["WARP", "Time-LLM", "Antibody infilling reprogramming", "P-tuning v2", "VPT-shallow / VPT-deep", "CoOp", "CoCoOp", "MaPLe"],
                      rows.Select(m => m.Name));
     }
 

@@ -65,13 +65,14 @@ public class EngineTests
                      (manipulation?.TrainableParameters ?? 0) + align.TrainableParameters);
     }
 
-    public static TheoryData<string> TokenPrompts() => new() { "soft", "deep", "prefix", "prefix-mlp" };
+    public static TheoryData<string> TokenPrompts() => new() { "soft", "deep", "prefix", "prefix-mlp", "p-tuning-v2" };
 
     private static LearnableManipulation PromptFor(string kind, ITokenModel model) => kind switch
     {
         "soft" => SoftPrompt.Create(model, 4, SoftPromptInit.Vocabulary, seed: 1),
         "deep" => new DeepPrompt(model, 3, seed: 1),
         "prefix" => new PrefixTuning(model, 3, seed: 1),
+        "p-tuning-v2" => PrefixTuning.PTuningV2(model, 3, seed: 1),
         _ => new PrefixTuning(model, 3, seed: 1, reparameterisationSize: 8),
     };
 
@@ -146,7 +147,7 @@ public class EngineTests
         IManipulation[] all =
         [
             new PaddingPrompt(3, 16, 8), new WatermarkPrompt(3, 16), new PatchPrompt(3, 16, 4), new ChannelTransform(3, 16),
-            SoftPrompt.Create(frozen.Model, 2, SoftPromptInit.Random, 1), new DeepPrompt(frozen.Model, 2, 1), new PrefixTuning(frozen.Model, 2, 1),
+            SoftPrompt.Create(frozen.Model, 2, SoftPromptInit.Random, 1), new DeepPrompt(frozen.Model, 2, 1), PrefixTuning.PTuningV2(frozen.Model, 2, 1),
             new PromptTemplate(),
         ];
         Assert.Equal(

@@ -341,7 +341,7 @@ public class ExperimentModelTests(ITestOutputHelper output)
     {
         string[] Names(string vary, string basis = "soft-prompt+verbalizer") =>
             new ComparisonOptions { Vary = vary, Base = basis }.MethodsToRun(TaskModality.Text).Select(m => m.Name).ToArray();
-        Assert.Equal(["soft-prompt + verbalizer", "prefix + verbalizer", "deep + verbalizer", "discrete-prompt + verbalizer"], Names("location"));
+        Assert.Equal(["soft-prompt + verbalizer", "prefix + verbalizer", "p-tuning-v2 + verbalizer", "vpt-deep + verbalizer", "discrete-prompt + verbalizer"], Names("location"));
         Assert.Equal(["soft-prompt + verbalizer", "embedding-perturbation + verbalizer"], Names("operator"));
         Assert.Equal(["icl + verbalizer", "discrete-prompt + verbalizer"], Names("format", "icl+verbalizer"));
         Assert.Contains("in format alone", Assert.Throws<ArgumentException>(() => Names("format")).Message);

@@ -325,7 +325,7 @@ public class PromptInstructionTests(ITestOutputHelper output)
         // Direct with 2 shots: worked answers without rationales, then "a+b=".
         Assert.Equal($"{d[0].Input}={d[0].Answer}.{d[1].Input}={d[1].Answer}.{q.Input}=", result["direct, 2-shot"].Records[0].Prompt);
         // Zero-shot: the query and the trigger.
-        Assert.Equal($"{q.Input}:", result["zero-shot CoT, trigger \":\""].Records[0].Prompt);
+        Assert.Equal($"{q.Input}:", result["zero-shot CoT (two-stage), trigger \":\""].Records[0].Prompt);
         // Few-shot: each demonstration with its scratchpad (Wei et al.'s rationale), then the query in the scratchpad format.
         Assert.Equal($"{d[0].Input}:{d[0].Rationale};{d[0].Answer}.{d[1].Input}:{d[1].Rationale};{d[1].Answer}.{q.Input}:",
             result["few-shot CoT, 2 rationales"].Records[0].Prompt);
@@ -380,7 +380,7 @@ public class PromptInstructionTests(ITestOutputHelper output)
         var options = ChainOfThoughtOptions.SessionDefaults with { Queries = 40, Samples = 3, Temperature = 0.5 };
         var result = ChainOfThought.Run(options);
         foreach (var s in result.Settings) output.WriteLine($"{s.Label}: strict {s.Accuracy:P1}, flexible {s.FlexibleAccuracy:P1}");
-        Assert.Equal(["direct", "zero-shot CoT, trigger \":\"", "zero-shot CoT, trigger \":\", self-consistency (3 samples, T=0.5)"], result.Settings.Select(s => s.Label));
+        Assert.Equal(["direct", "zero-shot CoT (two-stage), trigger \":\"", "zero-shot CoT (two-stage), trigger \":\", self-consistency (3 samples, T=0.5)"], result.Settings.Select(s => s.Label));
         Assert.True(result.Settings[1].Accuracy > result.Settings[0].Accuracy + 0.3);
         var voted = result.Settings[2].Records[0];
         Assert.Equal(3, voted.Output.Split('\n').Length);

@@ -11,7 +11,9 @@ public class PromptTuningTests
     [Theory]
     [InlineData("soft", Location.Embedding)]
     [InlineData("deep", Location.Hidden)]
+    [InlineData("vpt-deep", Location.Hidden)]
     [InlineData("prefix", Location.Hidden)]
+    [InlineData("p-tuning-v2", Location.Hidden)]
     public void Each_method_trains_on_the_frozen_minilm_and_leaves_it_unchanged(string method, Location location)
     {
         var result = PromptTuning.Run(Tiny with { Method = method });

@@ -121,10 +121,20 @@ public class ReprogrammingCombinationTests
     public static TheoryData<string, string> Combinations()
     {
         var data = new TheoryData<string, string>();
-        foreach (var m in ReprogramOptions.Manipulations)
-            foreach (var a in ReprogramOptions.Alignments)
+        // What applies to a small CNN classifier: pixel manipulations, label mappings and a linear head (prompts among patch
+        // tokens need a ViT, CLIP's text heads a CLIP model: refused below).
+        foreach (var m in ReprogramOptions.Manipulations.Where(m => Registries.Manipulations.Find(m).Location is null or Location.Input))
+            foreach (var a in ReprogramOptions.Alignments.Where(a => a is not ("clip-zero-shot" or "coop")))
                 data.Add(m, a);
         return data;
+    }
+
+    [Fact]
+    public void What_a_small_cnn_does_not_have_is_refused_with_the_reason()
+    {
+        var options = new ReprogramOptions { Model = Models.Zoo.SourceClassifiers.FashionCnnName, Dataset = "digits", TrainCount = 8, TestCount = 4, Epochs = 1 };
+        Assert.Contains("does not expose", Assert.Throws<ArgumentException>(() => VisualReprogramming.Run(options with { Manipulation = "vpt-shallow", Alignment = "linear" })).Message);
+        Assert.Contains("not a CLIP model", Assert.Throws<ArgumentException>(() => VisualReprogramming.Run(options with { Alignment = "clip-zero-shot" })).Message);
     }
 
     [Theory]

@@ -98,6 +98,29 @@ public static class ReprogramCharts
         return GenericChart.setLayout(layout, GenericChart.ofTraceObject(true, trace));
     }
 
+    /// <summary>One bar per setting: the mean of its per-seed values (fractions, drawn as %) with ± one sd.</summary>
+    public static GenericChart Bars(string title, IEnumerable<(string Name, IReadOnlyList<double> PerSeed)> bars, string metric = "test accuracy")
+    {
+        var rows = bars.ToArray();
+        if (rows.Length == 0 || rows.Any(r => r.PerSeed.Count == 0))
+            throw new ArgumentException("Bars needs at least one bar, each with at least one value.");
+        var t = new Trace("bar");
+        t.SetProperty("x", rows.Select(r => r.Name).ToArray());
+        t.SetProperty("y", rows.Select(r => r.PerSeed.Average() * 100).ToArray());
+        t.SetProperty("error_y", new Dictionary<string, object>
+        {
+            ["type"] = "data", ["visible"] = true,
+            ["array"] = rows.Select(r => Statistics.StandardDeviation(r.PerSeed) * 100).ToArray(),
+        });
+        t.SetProperty("marker", new Dictionary<string, object> { ["color"] = Colours[1] });
+        t.SetProperty("hovertemplate", "%{x}: %{y:.1f}%<extra></extra>");
+        var layout = new Layout();
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = title });
+        layout.SetProperty("yaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = metric + " (%)" }, ["range"] = new[] { 0, 105 } });
+        layout.SetProperty("height", 340);
+        return GenericChart.setLayout(layout, GenericChart.ofTraceObject(true, t));
+    }
+
     private static Trace Line(string name, IEnumerable<double> x, IEnumerable<double> y, string colour, string xaxis, string yaxis, bool legend)
     {
         var t = new Trace("scatter");

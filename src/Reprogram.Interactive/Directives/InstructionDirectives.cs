@@ -193,12 +193,12 @@ internal static class InstructionDirectives
     {
         var directive = new KernelActionDirective("#!cot")
         {
-            Description = "Chain-of-thought on a frozen language model: direct answers (the baseline), a zero-shot trigger phrase (Kojima et al.), " +
+            Description = "Chain-of-thought on a frozen language model: direct answers (the baseline), zero-shot chain-of-thought (Kojima et al.: a trigger phrase, then an answer-extraction prompt), " +
                           "demonstrations with rationales (Wei et al.), and self-consistency (a majority vote over sampled rationales), with strict " +
                           "and flexible answer rules. Example: #!cot --model arith-cot --task addition --mode direct,zero-shot --samples 5",
         };
         foreach (var p in InstructionCommand.CommonParameters("arith-cot", "addition", "0", "cot")) directive.Parameters.Add(p);
-        directive.Parameters.Add(new KernelDirectiveParameter("--mode", "direct, zero-shot, few-shot; a list compares them. Default direct,zero-shot.")
+        directive.Parameters.Add(new KernelDirectiveParameter("--mode", "direct, zero-shot (two stages: reasoning after the trigger, then \"Therefore, the answer ... is\", or the zoo adder's own answer cue \";\"), zero-shot-one-stage (the trigger only), few-shot; a list compares them. Default direct,zero-shot.")
             .AddCompletions(() => ChainOfThoughtOptions.ModeNames));
         directive.Parameters.Add(new KernelDirectiveParameter("--shots", "Demonstrations (with rationales for few-shot). Default 0.") { TypeHint = "number" });
         directive.Parameters.Add(new KernelDirectiveParameter("--selection", "How demonstrations are chosen: random or balanced. Default random.").AddCompletions(() => ["random", "balanced"]));

@@ -68,18 +68,18 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
 
 /// <summary>
 /// <c>#!soft-prompt</c>: prompt tuning of a frozen pretrained encoder (all-MiniLM-L6-v2) for text classification:
-/// soft tokens (Lester et al.), prefix-tuning (Li and Liang) or deep prompts (P-tuning v2), with a linear head.
+/// soft tokens (Lester et al.), prefix-tuning (Li and Liang), P-tuning v2 (Liu et al.) or VPT-deep prompts (Jia et al.), with a linear head.
 /// </summary>
 internal static class SoftPromptDirective
 {
     public static KernelActionDirective Create() => new("#!soft-prompt")
     {
         Description = "Prompt tuning of a frozen language model (all-MiniLM-L6-v2 with a linear head, or a decoder with a verbalizer): learned soft tokens " +
-                      "at the embeddings, prefixes of keys and values, or deep prompts at every layer; the model's weights never change. " +
+                      "at the embeddings, prefixes of keys and values (prefix-tuning, P-tuning v2), or VPT-deep prompts at every layer; the model's weights never change. " +
                       "Example: #!soft-prompt --method soft --task fortunes --tokens 8",
         Parameters =
         {
-            new KernelDirectiveParameter("--method", "soft (prompt tuning, embedding location), prefix (prefix-tuning, hidden), deep (P-tuning v2, hidden). Default soft.")
+            new KernelDirectiveParameter("--method", "soft (prompt tuning, Lester et al., embedding location), prefix (prefix-tuning, Li and Liang: key/value prefixes through an MLP, hidden), p-tuning-v2 (Liu et al.: per-layer key/value prefixes learned directly, hidden), vpt-deep (Jia et al.: prompts replaced at every layer, hidden; \"deep\" is an alias). Default soft.")
                 .AddCompletions(() => PromptTuningOptions.Methods),
             new KernelDirectiveParameter("--model", "minilm (all-MiniLM-L6-v2, a real pretrained BERT encoder, linear head), a zoo decoder (icl-rules, arith-cot), or a Hugging Face checkpoint folder (GPT-2, Llama, Qwen2, SmolLM); decoders use a verbalizer. Default minilm.")
                 .AddCompletions(() => PromptTuningOptions.Models),
@@ -87,11 +87,11 @@ internal static class SoftPromptDirective
                 .AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Text && !e.IsPattern).Select(e => e.Name)),
             new KernelDirectiveParameter("--train", "Training examples (class-balanced, from the seed). Default 400.") { TypeHint = "number" },
             new KernelDirectiveParameter("--test", "Test examples. Default 200.") { TypeHint = "number" },
-            new KernelDirectiveParameter("--tokens", "Virtual tokens (per layer for prefix and deep). Default 8.") { TypeHint = "number" },
-            new KernelDirectiveParameter("--init", "How soft tokens start: random, vocab (sampled vocabulary embeddings) or text (--init-text). Default random.")
+            new KernelDirectiveParameter("--tokens", "Virtual tokens (per layer for prefix, p-tuning-v2 and vpt-deep). Default 8.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--init", "How soft tokens start: random, vocab (embeddings sampled from the 5,000 most frequent tokens where the tokenizer orders its ids by frequency, as Lester et al.; from the whole vocabulary otherwise) or text (--init-text). Default random.")
                 .AddCompletions(() => PromptTuningOptions.Inits),
             new KernelDirectiveParameter("--init-text", "The text whose token embeddings start the soft tokens, with --init text."),
-            new KernelDirectiveParameter("--reparameterise", "Prefix-tuning's reparameterisation MLP hidden size (Li and Liang); default none.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--reparameterise", "Prefix-tuning's reparameterisation MLP hidden size; default 512, as Li and Liang (--method p-tuning-v2 for prefixes without it).") { TypeHint = "number" },
             new KernelDirectiveParameter("--epochs", "Epochs. Default 4.") { TypeHint = "number" },
             new KernelDirectiveParameter("--batch", "Batch size. Default 16.") { TypeHint = "number" },
             new KernelDirectiveParameter("--lr", "Learning rate (Adam). Default 0.01.") { TypeHint = "number" },

@@ -14,14 +14,17 @@ public enum LabelMappingMethod
     Iterative,
     /// <summary>BLM (Cai et al., NeurIPS 2024): a probabilistic many-to-many matrix from the joint distribution, every epoch.</summary>
     Bayesian,
-    /// <summary>BLM+: BLM with the top-k source probabilities instead of the argmax.</summary>
+    /// <summary>BLM+: BLM with the top-k source probabilities instead of the argmax (k = int(0.15 |T|), at least 1).</summary>
     BayesianTopK,
 }
 
 /// <summary>
 /// Statistical output alignment: a |source| x |target| matrix omega estimated by counting the frozen model's
-/// predictions against the target labels, never by gradient descent. One-to-one maps select logits; BLM scores are
-/// log(softmax(f(x)) @ omega).
+/// predictions against the target labels, never by gradient descent. One-to-one maps select logits; BLM and BLM+
+/// reweight the logits, f(x) @ omega, for the training loss (cross-entropy on those scores) and for the test prediction
+/// (their argmax), as the authors' code does (tmlr-group/BayesianLM, mapping.py, label_mapping_calculation:
+/// torch.mm(logits, mapping_matrix), used by train_vm.py for both) and as the paper writes it (Cai et al., NeurIPS
+/// 2024, Sec. 4: omega reweights the pretrained model's output logits).
 /// </summary>
 public sealed class LabelMapping : nn.Module, IEstimatedAlignment
 {
@@ -39,8 +42,7 @@ public sealed class LabelMapping : nn.Module, IEstimatedAlignment
         SourceClasses = sourceClasses;
         TargetLabels = targetLabels;
         SourceLabels = sourceLabels;
-        // The authors' configuration (tmlr-group/BayesianLM, cfg.py): K = 15% of the target classes, lambda = 1.
-        TopK = topK ?? Math.Max(1, (int)Math.Round(0.15 * targetLabels.Count));
+        TopK = topK ?? DefaultTopK(targetLabels.Count);
         Laplace = laplace;
         var start = method == LabelMappingMethod.Random
             ? LabelMappingMath.RandomOneToOne(sourceClasses, targetLabels.Count, seed)
@@ -54,6 +56,16 @@ public sealed class LabelMapping : nn.Module, IEstimatedAlignment
     public IReadOnlyList<string>? SourceLabels { get; }
     public int TopK { get; }
     public double Laplace { get; }
+
+    /// <summary>
+    /// BLM+'s k for |T| target classes: int(0.15 |T|), truncated as the authors' train_vm.py does
+    /// (k=int(len(class_names) * topk_ratio), topk_ratio = 0.15 in cfg.py), but at least 1: below 7 target classes
+    /// the authors' formula gives k = 0, which would count nothing. 10 classes give k = 1, 43 (GTSRB) k = 6.
+    /// </summary>
+    public static int DefaultTopK(int targetClasses) => Math.Max(1, (int)(TopKRatio * targetClasses));
+
+    /// <summary>The authors' top-k ratio (tmlr-group/BayesianLM, cfg.py: topk_ratio 0.15).</summary>
+    public const double TopKRatio = 0.15;
     public string Name => Method switch
     {
         LabelMappingMethod.Random => "random label mapping (RLM)",
@@ -116,8 +128,9 @@ public sealed class LabelMapping : nn.Module, IEstimatedAlignment
             using var index = tensor(oneToOne, device: sourceOutput.device);
             return sourceOutput.index_select(1, index);
         }
-        var w = omega.to(sourceOutput.device);
-        return (nn.functional.softmax(sourceOutput, -1).matmul(w) + 1e-12).log();
+        // BLM / BLM+: the logits reweighted, [B, S] @ [S, T] -> [B, T] (not probabilities, not a log: the authors' scores).
+        var w = omega.to(sourceOutput.dtype, sourceOutput.device);  // may be omega itself: never disposed here
+        return sourceOutput.matmul(w);
     }
 
     /// <summary>After omega was restored from a file: one-to-one methods read their map back from it (each target's source).</summary>

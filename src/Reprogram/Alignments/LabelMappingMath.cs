@@ -5,9 +5,9 @@ namespace Reprogram.Alignments;
 /// <summary>
 /// Output label mappings for model reprogramming, computed from a frozen source classifier's predictions on
 /// target-task training data. Count matrices have rows = source labels (the frozen model's classes) and
-/// columns = target labels. A mapping matrix <c>omega</c> (|source| x |target|) turns source probabilities into
-/// target scores: <c>targetLogits = sourceProbabilities @ omega</c>; one-to-one mappings are the special case
-/// built by <see cref="ToMatrix"/>.
+/// columns = target labels. A mapping matrix <c>omega</c> (|source| x |target|) turns the frozen model's logits into
+/// target scores: <c>targetScores = sourceLogits @ omega</c> (BLM's label_mapping_calculation); one-to-one mappings
+/// are the special case built by <see cref="ToMatrix"/>, where that product selects one logit per target.
 /// </summary>
 public static class LabelMappingMath
 {
@@ -42,7 +42,7 @@ public static class LabelMappingMath
     /// Soft counts for BLM+ (Cai et al., NeurIPS 2024, arXiv 2410.24018): each example adds the probabilities of
     /// its top-k source labels to column t (its target label); all other source labels add nothing.
     /// The probabilities are added as they are, NOT renormalised over the top k: that is what the authors'
-    /// code does (tmlr-group/BayesianLM, mapping.py, blmp_reweight_matrix: topk + scatter of the raw softmax
+    /// code does (tmlr-group/BayesianLM, mapping.py, blmpp_reweight_matrix: topk + scatter of the raw softmax
     /// values). Use the overload with <c>renormalizeTopK: true</c> for the renormalised variant.
     /// Ties in probability are broken towards the smaller source index.
     /// </summary>
@@ -174,7 +174,7 @@ public static class LabelMappingMath
 
     /// <summary>
     /// Turns a mapping (target t -> source mapping[t]) into a |source| x |target| 0/1 matrix whose column t has a
-    /// single 1 at row mapping[t], so one-to-one mappings share the <c>probabilities @ omega</c> path with BLM.
+    /// single 1 at row mapping[t], so one-to-one mappings share the <c>logits @ omega</c> path with BLM.
     /// </summary>
     public static float[,] ToMatrix(int[] mapping, int sourceClasses)
     {
@@ -199,7 +199,7 @@ public static class LabelMappingMath
     public static float[,] Bayesian(double[,] counts, double laplace)
     {
         // Estimator (Cai et al. 2024, Sec. 4, "BLM" and "BLM+"; checked against the authors' code,
-        // tmlr-group/BayesianLM mapping.py, blm_reweight_matrix / blmp_reweight_matrix):
+        // tmlr-group/BayesianLM mapping.py, blm_reweight_matrix / blmpp_reweight_matrix):
         //
         //   omega'[s,t] = N[s,t] / ( sum_t' N[s,t'] + lambda )          Bayes: P(Y_T=t | Y_S=s) = P(s,t) / P(s),
         //                                                               lambda = Laplace smoothing in the marginal

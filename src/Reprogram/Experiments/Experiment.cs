@@ -127,7 +127,15 @@ public static class Experiment
                 SetTraining(manipulation, alignment, true);
                 var runName = $"{label}, seed {seed}";
                 var sink = progress is null ? null : new TrainingSink(runName, seed, progress);
-                report = Trainer.Train(new MethodTrainingTask(backbone, manipulation, alignment, split), spec.Budget.Training(seed), sink, cancellationToken);
+                var task = new MethodTrainingTask(backbone, manipulation, alignment, split);
+                var training = spec.Budget.Training(seed);
+                if (spec.Budget.EvaluateEachEpoch)
+                {
+                    // Scored in eval mode, then back to training mode for the next epoch.
+                    var (m, a) = (manipulation, alignment);
+                    training = training with { EvaluateAfterEpoch = _ => { SetTraining(m, a, false); var accuracy = task.Accuracy(); SetTraining(m, a, true); return accuracy; } };
+                }
+                report = Trainer.Train(task, training, sink, cancellationToken);
                 SetTraining(manipulation, alignment, false);
                 if (report.Stop == StopReason.Cancelled) throw new OperationCanceledException($"{label}, seed {seed}: {report.Message}.");
             }
@@ -158,6 +166,7 @@ public static class Experiment
                 TestAccuracy = accuracy,
                 FlexibleTestAccuracy = flexible,
                 TrainAccuracy = trainAccuracy,
+                BestEpoch = report?.BestEvaluation,
                 LabelledExamples = used.Count,
                 TrainableParameters = learned.Sum(p => p.numel()),
                 Training = report,
@@ -332,15 +341,27 @@ public static class Experiment
         var answers = (manipulation as DemonstrationPrompt)?.Answers;
         var stop = answers?.Stop ?? task.Stop;
         var length = options.MaxNewTokens ?? answers?.MaxNewTokens ?? task.MaxNewTokens;
-        var settings = new GenerationSettings(length, reader.Samples > 1 ? reader.Temperature : 0, reader.TopK, seed, stop);
+        var twoStage = reader as ITwoStageReading;
+        var settings = twoStage is null
+            ? new GenerationSettings(length, reader.Samples > 1 ? reader.Temperature : 0, reader.TopK, seed, stop)
+            : new GenerationSettings(options.MaxNewTokens ?? twoStage.ReasoningTokens, reader.Samples > 1 ? reader.Temperature : 0, reader.TopK, seed, twoStage.ReasoningStop);
         var clock = Stopwatch.StartNew();
         var outputs = backbone.Generate(manipulation, split, split.Queries, settings, reader.Samples, cancellationToken);
+        // A two-stage reading: each reasoning, then the answer-extraction prompt, and the model writes the answer (greedy).
+        IReadOnlyList<string>? written = null;
+        if (twoStage is not null)
+        {
+            var second = split.Queries.SelectMany((q, i) => outputs.Skip(i * reader.Samples).Take(reader.Samples)
+                .Select(o => twoStage.AnswerPrompt(q.Input, o, split.ChoicesOf(q)))).ToArray();
+            written = backbone.GenerateText(second, new GenerationSettings(twoStage.AnswerTokens, 0, null, seed, twoStage.AnswerStop), cancellationToken);
+        }
         var records = new List<PredictionRecord>(split.Queries.Count);
         for (var q = 0; q < split.Queries.Count; q++)
         {
             var example = split.Queries[q];
             var mine = outputs.Skip(q * reader.Samples).Take(reader.Samples).ToArray();
-            var (strict, flexible) = reader.Read(mine, split.ChoicesOf(example));
+            var (strict, flexible) = twoStage is null ? reader.Read(mine, split.ChoicesOf(example))
+                : twoStage.Read(mine, written!.Skip(q * reader.Samples).Take(reader.Samples).ToArray(), split.ChoicesOf(example));
             var output = mine.Length == 1 ? mine[0] : string.Join("\n", mine.Select((o, i) => $"[{i + 1}] {o}"));
             records.Add(new PredictionRecord(label, seed, example.Id, example.Input, backbone.PromptText(manipulation, split, example), output,
                 strict, example.Answer, AnswerExtraction.Matches(strict, example.Answer), flexible, AnswerExtraction.Matches(flexible, example.Answer)));

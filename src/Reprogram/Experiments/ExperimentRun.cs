@@ -11,6 +11,8 @@ public static class MetricNames
     /// <summary>Generated answers read by the flexible rule (the strict rule's is <see cref="TestAccuracy"/>).</summary>
     public const string FlexibleTestAccuracy = "test accuracy (flexible)";
     public const string FlexibleTestAccuracySd = "test accuracy (flexible) sd";
+    /// <summary>The best epoch's test accuracy (when scored after every epoch; <see cref="TestAccuracy"/> is the final epoch's).</summary>
+    public const string BestEpochTestAccuracy = "test accuracy (best epoch)";
 }
 
 /// <summary>Where an experiment is: loading, training (with the trainer's progress) or evaluating, for which seed.</summary>
@@ -41,6 +43,8 @@ public sealed record SeedRun
     public required double TestAccuracy { get; init; }
     public double? FlexibleTestAccuracy { get; init; }
     public double? TrainAccuracy { get; init; }
+    /// <summary>The best epoch's test accuracy and the epoch (1-based), when the budget scores every epoch.</summary>
+    public (double Accuracy, int Epoch)? BestEpoch { get; init; }
     /// <summary>Labelled examples the method used: training examples for what it learns or estimates, plus demonstrations shown.</summary>
     public required int LabelledExamples { get; init; }
     public required long TrainableParameters { get; init; }

@@ -23,6 +23,8 @@ public sealed record Budget
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
     public double WeightDecay { get; init; }
     public double? ClipGradientNorm { get; init; }
+    /// <summary>Score the test examples after every epoch too, to report the best epoch's accuracy beside the final one (as ILM-VP's and BLM's scripts report the best).</summary>
+    public bool EvaluateEachEpoch { get; init; }
 
     public void Validate()
     {
@@ -141,6 +143,8 @@ public sealed record ExperimentSpec
     /// file must have been made with this model (its checksum is checked).
     /// </summary>
     public string? Load { get; init; }
+    /// <summary>Settings to state in the result beyond the spec's own (a recipe's sources and deviations).</summary>
+    public IReadOnlyDictionary<string, string> Notes { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Checks every value and every name against the registries; the message lists the allowed names.</summary>
     public void Validate(bool model = true)

@@ -130,7 +130,10 @@ public sealed record ChainOfThoughtOptions : InstructionOptionsBase
         Seeds = [0];
     }
 
-    /// <summary>direct (the baseline), zero-shot (a trigger phrase, Kojima et al.), few-shot (demonstrations with rationales, Wei et al.).</summary>
+    /// <summary>
+    /// direct (the baseline), zero-shot (Kojima et al.'s two stages: a trigger phrase, then an answer-extraction prompt),
+    /// zero-shot-one-stage (the trigger only; answers read from the reasoning), few-shot (demonstrations with rationales, Wei et al.).
+    /// </summary>
     public IReadOnlyList<string> Modes { get; init; } = ["direct", "zero-shot"];
     /// <summary>Demonstrations for few-shot and direct modes.</summary>
     public int Shots { get; init; }
@@ -142,12 +145,12 @@ public sealed record ChainOfThoughtOptions : InstructionOptionsBase
     public double Temperature { get; init; } = 0.7;
     public int? TopK { get; init; }
 
-    public static IReadOnlyList<string> ModeNames { get; } = ["direct", "zero-shot", "few-shot"];
+    public static IReadOnlyList<string> ModeNames { get; } = ["direct", "zero-shot", "zero-shot-one-stage", "few-shot"];
 
     public void Validate()
     {
         ValidateCommon();
-        if (Modes.Count == 0) throw new ArgumentException("--mode needs at least one of direct, zero-shot, few-shot.");
+        if (Modes.Count == 0) throw new ArgumentException($"--mode needs at least one of {string.Join(", ", ModeNames)}.");
         foreach (var m in Modes)
         {
             if (!ModeNames.Contains(m)) throw new ArgumentException($"'{m}' is not a chain-of-thought mode. Allowed: {string.Join(", ", ModeNames)}.");

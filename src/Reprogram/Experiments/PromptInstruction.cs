@@ -202,6 +202,18 @@ public static class ChainOfThought
         _ => "zero-shot-cot",
     };
 
+    /// <summary>
+    /// The registry alignment of each mode: zero-shot chain-of-thought reads its answer in two stages (Kojima et al.),
+    /// the others by the task's rules; several samples are voted on.
+    /// </summary>
+    private static string AlignmentOf(string mode, int samples) => (mode, samples > 1) switch
+    {
+        ("zero-shot", false) => "two-stage",
+        ("zero-shot", true) => "two-stage-self-consistency",
+        (_, false) => "answer-extraction",
+        _ => "self-consistency",
+    };
+
     private static InstructionResult RunHere(InstructionModel model, ChainOfThoughtOptions options, IProgress<InstructionProgress>? progress,
         CancellationToken cancellationToken)
     {
@@ -223,17 +235,18 @@ public static class ChainOfThought
         var settings = new List<InstructionSetting>();
         foreach (var (mode, samples) in runs)
         {
-            var shots = mode == "zero-shot" ? 0 : options.Shots;
+            var shots = mode.StartsWith("zero-shot", StringComparison.Ordinal) ? 0 : options.Shots;
             var label = mode switch
             {
                 "direct" => shots > 0 ? $"direct, {shots}-shot" : "direct",
                 "few-shot" => $"few-shot CoT, {shots} rationales",
-                _ => $"zero-shot CoT, trigger \"{trigger}\"",
+                "zero-shot" => $"zero-shot CoT (two-stage), trigger \"{trigger}\"",
+                _ => $"zero-shot CoT (one stage), trigger \"{trigger}\"",
             } + (samples > 1 ? $", self-consistency ({samples} samples, T={options.Temperature.ToString("0.##", CultureInfo.InvariantCulture)})" : "");
             var spec = new ExperimentSpec
             {
                 Model = options.Model, Task = options.Task, Manipulation = ManipulationOf(mode), Name = label, Seeds = options.Seeds, Device = options.Device,
-                Alignment = samples > 1 ? "self-consistency" : "answer-extraction",
+                Alignment = AlignmentOf(mode, samples),
                 Budget = new Budget { TrainExamples = 0, PoolExamples = options.Pool, TestExamples = options.Queries },
                 Options = shared with { Shots = shots, Samples = samples },
             };

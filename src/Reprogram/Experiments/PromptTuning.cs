@@ -19,7 +19,11 @@ public sealed record PromptTuningOptions
     /// <summary>The session's defaults for options a cell does not give.</summary>
     public static PromptTuningOptions SessionDefaults { get; set; } = new();
 
-    /// <summary>A prompt-tuning manipulation of the registry: soft (prompt tuning, Lester et al.), prefix (prefix-tuning, Li and Liang), deep (deep prompts).</summary>
+    /// <summary>
+    /// soft (prompt tuning, Lester et al.), prefix (prefix-tuning, Li and Liang: reparameterised, MLP 512 by default),
+    /// p-tuning-v2 (Liu et al.: per-layer key/value prefixes, no reparameterisation) or vpt-deep (Jia et al.: prompts
+    /// replaced at every layer); "deep" is an alias of vpt-deep.
+    /// </summary>
     public string Method { get; init; } = "soft";
     /// <summary>
     /// minilm (all-MiniLM-L6-v2, a real pretrained encoder; linear head), a zoo decoder (icl-rules, arith-cot) or a
@@ -35,7 +39,7 @@ public sealed record PromptTuningOptions
     /// <summary>random, vocab or text (soft prompts only).</summary>
     public string Init { get; init; } = "random";
     public string? InitText { get; init; }
-    /// <summary>Prefix-tuning's reparameterisation MLP (hidden size), as in Li and Liang; null for none.</summary>
+    /// <summary>Prefix-tuning's reparameterisation MLP hidden size; null: the paper's 512 (Li and Liang). Prefix only.</summary>
     public int? Reparameterisation { get; init; }
     public int Epochs { get; init; } = 4;
     public int BatchSize { get; init; } = 16;
@@ -44,7 +48,10 @@ public sealed record PromptTuningOptions
     public int Seed { get; init; }
     public string? Device { get; init; }
 
-    public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "deep"];
+    public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "p-tuning-v2", "vpt-deep", "deep"];
+
+    /// <summary>The method's own name: "deep" is an alias of "vpt-deep".</summary>
+    public static string CanonicalMethod(string method) => method == "deep" ? "vpt-deep" : method;
     /// <summary>The registry's text models, by name.</summary>
     public static IReadOnlyList<string> Models => Registries.Models.Entries
         .Where(e => e.Modality == TaskModality.Text && e.Kind != "chat model" && !e.IsPattern).Select(e => e.Name).ToArray();
@@ -64,6 +71,7 @@ public sealed record PromptTuningOptions
         if (TrainCount < 2 || TestCount < 1) throw new ArgumentException($"Train and test counts are too small ({TrainCount}, {TestCount}).");
         if (MaxLength is < 8 or > 512) throw new ArgumentException($"--max-length {MaxLength} is out of range (8 to 512).");
         if (Reparameterisation is <= 0) throw new ArgumentException($"The reparameterisation size must be positive, not {Reparameterisation}.");
+        if (Reparameterisation is not null && Method != "prefix") throw new ArgumentException($"--reparameterise applies to prefix-tuning only; {Method} has none (p-tuning-v2 is the prefix learned directly).");
         Registries.Tasks.Resolve(Task, TaskModality.Text);
         Spec().Validate();
     }

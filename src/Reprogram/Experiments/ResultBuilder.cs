@@ -27,6 +27,7 @@ public static class ResultBuilder
             metrics[MetricNames.FlexibleTestAccuracySd] = Statistics.StandardDeviation(flexible);
         }
         if (seeds.All(s => s.TrainAccuracy is not null)) metrics[MetricNames.TrainAccuracy] = seeds.Average(s => s.TrainAccuracy!.Value);
+        if (seeds.All(s => s.BestEpoch is not null)) metrics[MetricNames.BestEpochTestAccuracy] = seeds.Average(s => s.BestEpoch!.Value.Accuracy);
         var first = seeds[0];
         var worst = seeds.Select(s => s.Training).Where(t => t is not null && t.Stop != StopReason.Completed).FirstOrDefault();
         var positions = seeds.All(s => s.PositionsPerQuery is not null) ? seeds.Average(s => s.PositionsPerQuery!.Value) : (double?)null;
@@ -106,6 +107,8 @@ public static class ResultBuilder
         foreach (var (k, v) in first.ManipulationSettings) settings.TryAdd(k, v);
         foreach (var (k, v) in backbone.Settings) settings[k] = v;
         if (first.PromptsShortened > 0) settings["prompts shortened"] = $"{first.PromptsShortened} prompt reads (seed {first.Seed}) kept only their last tokens to fit the model's context";
+        foreach (var (k, v) in spec.Notes) settings[k] = v;
+        if (first.BestEpoch is { } best) settings["reported"] = $"test accuracy is the final epoch's; test accuracy (best epoch) the best of every epoch (seed {first.Seed}: epoch {best.Epoch})";
         if (manipulation.Deviation is { } d) settings["deviation (manipulation)"] = d;
         if (alignment.Deviation is { } a) settings["deviation (alignment)"] = a;
         return settings;

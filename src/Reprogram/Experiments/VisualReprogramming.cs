@@ -46,10 +46,15 @@ public sealed record ReprogramOptions
     /// They are not classes; results say so.
     /// </summary>
     public bool FeatureChannelsAsLabels { get; init; }
+    /// <summary>
+    /// A published method's settings (<see cref="Recipes"/>: ilm-vp, blm): image size, frame, manipulation, alignment (unless
+    /// given), epochs, batch, learning rate and schedule; the best epoch's test accuracy is reported beside the final one.
+    /// </summary>
+    public string? Recipe { get; init; }
 
     /// <summary>The registry's image manipulations (and none).</summary>
     public static IReadOnlyList<string> Manipulations => Registries.Manipulations.Entries
-        .Where(e => e.Modality is TaskModality.Image || e.IsNone).Select(e => e.Name).ToArray();
+        .Where(e => e.Modality is TaskModality.Image or null).Select(e => e.Name).ToArray();
     /// <summary>The registry's alignments that read a model's outputs.</summary>
     public static IReadOnlyList<string> Alignments => Registries.Alignments.Entries
         .Where(e => e.Reads == AlignmentReads.ModelOutputs).Select(e => e.Name).ToArray();
@@ -57,8 +62,8 @@ public sealed record ReprogramOptions
     public static IReadOnlyList<string> Models => Registries.Models.Entries
         .Where(e => e.Modality == TaskModality.Image && !e.IsPattern).Select(e => e.Name).ToArray();
 
-    /// <summary>The alignment used: the given one, or linear for a features-only model and ilm for a classifier.</summary>
-    public string AlignmentOrDefault => Alignment ?? (Registries.Models.Resolve(Model).Kind == "image features" ? "linear" : "ilm");
+    /// <summary>The alignment used: the given one, the recipe's, or linear for a features-only model and ilm for a classifier.</summary>
+    public string AlignmentOrDefault => Alignment ?? (Recipe is { } r ? Recipes.Find(r).Alignment : Registries.Models.Resolve(Model).Kind == "image features" ? "linear" : "ilm");
 
     public void Validate()
     {
@@ -70,20 +75,47 @@ public sealed record ReprogramOptions
             throw new ArgumentException($"'{Model}' is not a model for #!reprogram. Allowed: {string.Join(", ", Models)}, or the path of a torchvision ResNet-18 .safetensors/.pt file.");
         }
         Registries.Tasks.Resolve(Dataset, TaskModality.Image);
+        if (Recipe is { } recipe) Recipes.Find(recipe);
         Spec(Manipulation, AlignmentOrDefault).Validate();
     }
 
-    /// <summary>The experiment these options describe, with this manipulation and alignment.</summary>
-    public ExperimentSpec Spec(string manipulation, string alignment, bool trainManipulation = true) => new()
+    /// <summary>These options with a recipe's settings in place (the data set's images are 28 px, a folder's 128).</summary>
+    private ReprogramOptions WithRecipe(out VisualReprogrammingRecipe? recipe)
     {
-        Model = Model, Task = Dataset, Manipulation = manipulation, Alignment = alignment, Seeds = [Seed], Device = Device, KeepLearned = true,
-        Budget = new Budget { TrainExamples = TrainCount, TestExamples = TestCount, Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate, Schedule = Schedule },
-        Options = new MethodOptions
+        recipe = Recipe is { } name ? Recipes.Find(name) : null;
+        if (recipe is null) return this;
+        var native = Directory.Exists(Dataset) ? ImageTasks.FolderStorageSize : 28;
+        return this with
         {
-            PadWidth = PadWidth, PatchSize = PatchSize, ImageSize = ImageSize, FeatureChannelsAsLabels = FeatureChannelsAsLabels,
-            TrainManipulation = trainManipulation,
-        },
-    };
+            ImageSize = recipe.ImageSize, PadWidth = recipe.PadWidth(native), Epochs = recipe.Epochs, BatchSize = recipe.BatchSize,
+            LearningRate = recipe.LearningRate, Schedule = "multistep",
+        };
+    }
+
+    /// <summary>The experiment these options describe, with this manipulation and alignment.</summary>
+    public ExperimentSpec Spec(string manipulation, string alignment, bool trainManipulation = true)
+    {
+        var o = WithRecipe(out var recipe);
+        return new ExperimentSpec
+        {
+            Model = Model, Task = Dataset, Manipulation = recipe?.Manipulation ?? manipulation, Alignment = alignment, Seeds = [Seed], Device = Device, KeepLearned = true,
+            Budget = new Budget
+            {
+                TrainExamples = TrainCount, TestExamples = TestCount, Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Schedule = o.Schedule,
+                EvaluateEachEpoch = recipe is not null,
+            },
+            Options = new MethodOptions
+            {
+                PadWidth = o.PadWidth, PatchSize = PatchSize, ImageSize = o.ImageSize, FeatureChannelsAsLabels = FeatureChannelsAsLabels,
+                TrainManipulation = trainManipulation,
+            },
+            Notes = recipe is null ? new Dictionary<string, string>() : new Dictionary<string, string>
+            {
+                ["recipe"] = $"{recipe.Name}: {recipe.Paper}; " + string.Join("; ", recipe.Settings.Select(s => $"{s.Name} {s.Value} ({s.Source})")),
+                ["recipe deviations"] = string.Join("; ", recipe.Deviations),
+            },
+        };
+    }
 }
 
 /// <summary>The outcome of <c>#!reprogram</c>: the run and its baselines in the one result shape, plus what the charts show.</summary>

@@ -40,6 +40,9 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (wantCuda && !_cudaTried && !_loaded) TryCuda();
+            // CPU libtorch was loaded first (a CPU-only call came before any CUDA question): CUDA can no longer be
+            // initialised in this process, but the status still says why.
+            if (wantCuda && !_cudaTried) NoteCudaAfterCpu();
             if (_loaded) return;
             // Before libtorch starts its threads, so that they too share glibc's main arena where they can.
             NativeAllocator.Apply();
@@ -130,6 +133,14 @@ public static class TorchRuntime
         {
             return null;
         }
+    }
+
+    private static void NoteCudaAfterCpu()
+    {
+        _cudaTried = true;
+        _cudaStatus = CudaLibTorchReferenced()
+            ? "not initialised: the CPU build of libtorch was loaded first in this process"
+            : "no CUDA build of libtorch is referenced (TorchSharp-cuda-linux)";
     }
 
     private static void TryCuda()

@@ -62,8 +62,12 @@ public static partial class Catalog
             M("AR of text classifiers", "Neekhara et al.", "EMNLP", 2019, "1809.01829", Txt, "text", MR, [Learnable], [Embedding], [Parametric], [Statistical]),
             M("BAR (black-box AR)", "Tsai, Chen, Ho", "ICML", 2020, "2007.08714", Img, "medical image", MR, [Learnable], [Input], [Additive], [Statistical],
                 "The authors' list is inconsistent for its alignment; the paper's many-to-one label mapping is statistical."),
-            M("Voice2Series", "Yang, Tsai, Chen", "ICML", 2021, "2106.09296", Modality.TimeSeries, "time series via audio model", MR, [Learnable], [Input], [Parametric], [Statistical]),
-            M("WARP", "Hambardzumyan et al.", "ACL", 2021, "2101.00121", Txt, "text", MR, [Learnable], [Input], [Concatenative], [Linear]),
+            M("Voice2Series", "Yang, Tsai, Chen", "ICML", 2021, "2106.09296", Modality.TimeSeries, "time series via audio model", MR, [Learnable], [Input], [Additive], [Statistical],
+                "Operator follows the paper (Sec. 3.1: x' = Pad(x) + M ⊙ θ, a learned signal added to the zero-padded series; the authors' ts_model.py, ARTLayer, " +
+                "returns x + W); the authors' list has Parametric."),
+            M("WARP", "Hambardzumyan et al.", "ACL", 2021, "2101.00121", Txt, "text", MR, [Learnable], [Embedding], [Concatenative], [Linear],
+                "Location follows the paper (Sec. 3 and Fig. 3: the prompt tokens are trainable word embeddings inserted into the input sequence; the class " +
+                "embeddings are applied as a linear layer); the authors' list has Input."),
             M("Cross-modal AR", "Neekhara et al.", "WACV", 2022, "2102.07325", Img, "image to sequence", MR, [Learnable], [Input], [Additive], [Linear]),
             M("Visual prompting (padding)", "Bahng et al.", "arXiv", 2022, "2203.17274", Img, "image", MR, [Learnable], [Input], [Additive], [Statistical]),
             M("ILM-VP", "Chen et al.", "CVPR", 2023, "2211.11635", Img, "image", MR, [Learnable], [Input], [Additive], [Statistical]),
@@ -76,12 +80,14 @@ public static partial class Catalog
 
             // Prompt tuning
             M("Prompt tuning", "Lester, Al-Rfou, Constant", "EMNLP", 2021, "2104.08691", Txt, "text", PT, [Learnable], [Embedding], [Concatenative], [Identity],
-                "Location and operator follow the paper (soft tokens prepended to the input embeddings); the authors' list differs."),
+                "Location and operator follow the paper (soft tokens prepended to the input embeddings); the authors' list differs. " +
+                "In this library: #!soft-prompt --method soft."),
             M("Prefix-tuning", "Li, Liang", "ACL", 2021, "2101.00190", Txt, "text", PT, [Learnable], [Hidden], [Concatenative], [Identity],
-                "Location follows the paper: prefixes at every layer."),
+                "Location follows the paper: prefixes at every layer. In this library: #!soft-prompt --method prefix (reparameterised through an MLP of 512, as the paper)."),
             M("P-tuning", "Liu et al.", "AI Open", 2023, "2103.10385", Txt, "text", PT, [Learnable], [Embedding], [Concatenative], [RuleBased],
                 "Concatenated prompts come from a prompt encoder. First posted on arXiv in 2021."),
-            M("P-tuning v2", "Liu et al.", "ACL", 2022, "2110.07602", Txt, "text", PT, [Learnable], [Hidden], [Concatenative], [Linear]),
+            M("P-tuning v2", "Liu et al.", "ACL", 2022, "2110.07602", Txt, "text", PT, [Learnable], [Hidden], [Concatenative], [Linear],
+                "Per-layer key/value prefixes learned directly. In this library: #!soft-prompt --method p-tuning-v2."),
             M("SPoT", "Vu et al.", "ACL", 2022, "2110.07904", Txt, "text", PT, [Learnable], [Embedding], [Concatenative], [Identity]),
             M("PTR", "Han et al.", "AI Open", 2022, "2105.11259", Txt, "text", PT, [Learnable], [Embedding], [Concatenative], [RuleBased],
                 "First posted on arXiv in 2021."),
@@ -89,7 +95,8 @@ public static partial class Catalog
             M("DART", "Zhang et al.", "ICLR", 2022, "2108.13161", Txt, "text", PT, [Learnable], [Embedding], [Concatenative], [Statistical],
                 "Format follows the paper (differentiable, learned prompt and label tokens)."),
             M("VPT-shallow / VPT-deep", "Jia et al.", "ECCV", 2022, "2203.12119", Img, "image (ViT)", PT, [Learnable], [Embedding, Hidden], [Concatenative], [Linear],
-                "Format follows the paper. Shallow prompts the embeddings; deep prompts every layer."),
+                "Format follows the paper. Shallow prompts the embeddings; deep prompts every layer. In this library: #!soft-prompt --method soft (shallow) " +
+                "and --method vpt-deep (deep prompts replaced at every layer)."),
             M("CoOp", "Zhou et al.", "IJCV", 2022, "2109.01134", Modality.VisionLanguage, "vision-language", PT, [Learnable], [Embedding], [Concatenative], [Linear],
                 "Listed twice in the authors' list; the paper's alignment (class-name text features as a head) decides."),
             M("CoCoOp", "Zhou et al.", "CVPR", 2022, "2203.05557", Modality.VisionLanguage, "vision-language", PT, [Learnable], [Embedding], [Concatenative], [Identity, Linear]),

@@ -31,7 +31,8 @@ public sealed record TrainingProgress(
 
 public sealed record CurvePoint(int Step, int Epoch, double Loss, double Accuracy);
 
-public sealed record EpochSummary(int Epoch, double MeanLoss, double TrainAccuracy, double LearningRate);
+/// <summary>One epoch: its mean loss, running training accuracy, learning rate and, if asked, the evaluation after it.</summary>
+public sealed record EpochSummary(int Epoch, double MeanLoss, double TrainAccuracy, double LearningRate, double? Evaluation = null);
 
 public sealed record TrainingReport(
     StopReason Stop,
@@ -44,6 +45,14 @@ public sealed record TrainingReport(
     TimeSpan Elapsed)
 {
     public double ExamplesPerSecond => Elapsed.TotalSeconds > 0 ? ExamplesSeen / Elapsed.TotalSeconds : 0;
+
+    /// <summary>The last epoch's evaluation (<see cref="TrainingOptions.EvaluateAfterEpoch"/>), or null.</summary>
+    public double? FinalEvaluation => Epochs.LastOrDefault()?.Evaluation;
+
+    /// <summary>The best epoch's evaluation and its epoch (1-based; the earliest on ties), or null without evaluations.</summary>
+    public (double Value, int Epoch)? BestEvaluation =>
+        Epochs.Where(e => e.Evaluation is not null).Select(e => (Value: e.Evaluation!.Value, e.Epoch))
+              .Aggregate(((double Value, int Epoch)?)null, (best, e) => best is null || e.Value > best.Value.Value ? e : best);
 }
 
 /// <summary>
@@ -143,11 +152,19 @@ public static class Trainer
                         examplesSeen / Math.Max(1e-9, clock.Elapsed.TotalSeconds), learningRate, clock.Elapsed));
                 }
             }
+            scheduler?.step();
             if (epochExamples > 0)
             {
-                epochs.Add(new EpochSummary(epoch + 1, epochLoss / epochExamples, (double)epochCorrect / epochExamples, learningRate));
+                // The evaluation sees the epoch only if it finished (a cancelled or stopped epoch is not evaluated).
+                double? evaluation = null;
+                if (options.EvaluateAfterEpoch is { } evaluate && stop == StopReason.Completed)
+                {
+                    using var evaluationScope = NewDisposeScope();
+                    using var noGrad = no_grad();
+                    evaluation = evaluate(epoch);
+                }
+                epochs.Add(new EpochSummary(epoch + 1, epochLoss / epochExamples, (double)epochCorrect / epochExamples, learningRate, evaluation));
             }
-            scheduler?.step();
         }
         return new TrainingReport(stop, message, curve, epochs, step, examplesSeen, tokensSeen, clock.Elapsed);
     }

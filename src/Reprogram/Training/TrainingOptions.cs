@@ -28,11 +28,15 @@ public sealed record ConstantSchedule : LearningRateSchedule
     public override string ToString() => "constant";
 }
 
-/// <summary>Multiplies the rate by <see cref="Gamma"/> when training passes each fraction of its epochs.</summary>
+/// <summary>
+/// Multiplies the rate by <see cref="Gamma"/> when training passes each fraction of its epochs. The milestone of a
+/// fraction f is int(f * epochs), truncated as the ILM-VP and BLM scripts compute it
+/// (milestones=[int(0.5 * epochs), int(0.72 * epochs)]), but at least 1.
+/// </summary>
 public sealed record MultiStepSchedule(IReadOnlyList<double> Fractions, double Gamma) : LearningRateSchedule
 {
     public IReadOnlyList<int> Milestones(int epochs) =>
-        Fractions.Select(f => Math.Max(1, (int)Math.Round(f * epochs))).Distinct().Order().ToArray();
+        Fractions.Select(f => Math.Max(1, (int)(f * epochs))).Distinct().Order().ToArray();
 
     public override string ToString() => $"multistep (x{Gamma} at {string.Join(", ", Fractions.Select(f => $"{f:P0}"))} of the epochs)";
 }
@@ -54,6 +58,12 @@ public sealed record TrainingOptions
     /// <summary>Clip the gradients' global norm to this value; null for no clipping.</summary>
     public double? ClipGradientNorm { get; init; }
     public int Seed { get; init; }
+    /// <summary>
+    /// Called after each epoch (0-based) with the model as it is then, e.g. to measure test accuracy; its value goes into
+    /// <see cref="EpochSummary.Evaluation"/> and <see cref="TrainingReport.BestEvaluation"/> (the authors of ILM-VP and
+    /// BLM report the best epoch's test accuracy). Null: no evaluation.
+    /// </summary>
+    public Func<int, double>? EvaluateAfterEpoch { get; init; }
 
     public void Validate()
     {

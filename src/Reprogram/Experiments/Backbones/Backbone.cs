@@ -33,6 +33,8 @@ public abstract class Backbone : IDisposable
     public abstract Device Device { get; }
     /// <summary>The token model behind the embedding and hidden interfaces, for manipulations that act there; null for others.</summary>
     public virtual Frozen.ITokenModel? TokenModel => null;
+    /// <summary>Whether the tokenizer's ids are in frequency order (soft prompts' vocabulary init samples the most frequent).</summary>
+    public virtual VocabularyOrder VocabularyOrder => VocabularyOrder.Unknown;
     /// <summary>The channels and side of the images the model sees, for image manipulations; null for text models.</summary>
     public virtual (int Channels, int Size)? ImageInput => null;
     /// <summary>Facts every result of this model states (text normalisation, image size, ...).</summary>
@@ -48,6 +50,10 @@ public abstract class Backbone : IDisposable
     /// <summary>The label-word log-probabilities the same prompts give content-free inputs [B, C] (for calibration).</summary>
     public virtual Tensor ContentFreeScores(IManipulation? manipulation, TaskSplit split, IReadOnlyList<TaskExample> batch) =>
         throw new ArgumentException($"{Identity} is a {Kind}: it has no language-model head, so there is nothing to calibrate.");
+
+    /// <summary>Continuations of prompts as they are (a second stage of reading, e.g. an answer-extraction prompt).</summary>
+    public virtual IReadOnlyList<string> GenerateText(IReadOnlyList<string> prompts, GenerationSettings settings, CancellationToken cancellationToken) =>
+        throw new ArgumentException($"{Identity} is a {Kind}: it cannot generate text.");
 
     /// <summary>Continuations of each example's prompt (<paramref name="samples"/> per example, in order).</summary>
     public virtual IReadOnlyList<string> Generate(IManipulation? manipulation, TaskSplit split, IReadOnlyList<TaskExample> batch, GenerationSettings settings,

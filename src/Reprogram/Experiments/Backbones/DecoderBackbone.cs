@@ -19,6 +19,9 @@ public sealed class DecoderBackbone(InstructionModel model, bool ownsModel = tru
     private long scored;
 
     public InstructionModel Model => model;
+    /// <summary>Whether the tokenizer's ids are in frequency order (set by the model registry from the checkpoint folder).</summary>
+    public VocabularyOrder Order { get; init; }
+    public override VocabularyOrder VocabularyOrder => Order;
     public override string Identity => model.Identity;
     public override string Kind => model.CanScore ? "text decoder" : "chat model";
     public override TaskModality Modality => TaskModality.Text;
@@ -125,6 +128,9 @@ public sealed class DecoderBackbone(InstructionModel model, bool ownsModel = tru
         var prompts = batch.Select(e => Render(task, text, e, null).Full).SelectMany(p => Enumerable.Repeat(p, samples)).ToArray();
         return model.Generator.Generate(prompts, settings, cancellationToken);
     }
+
+    public override IReadOnlyList<string> GenerateText(IReadOnlyList<string> prompts, GenerationSettings settings, CancellationToken cancellationToken) =>
+        model.Generator.Generate(prompts, settings, cancellationToken);
 
     public override int? PositionsPerQuery(IManipulation? manipulation, TaskSplit split, TaskExample example)
     {

@@ -25,6 +25,9 @@ public sealed class EncoderBackbone : Backbone
         this.maxLength = maxLength;
     }
 
+    /// <summary>Whether the tokenizer's ids are in frequency order (set by the model registry from the checkpoint folder).</summary>
+    public VocabularyOrder Order { get; init; }
+    public override VocabularyOrder VocabularyOrder => Order;
     public override string Identity => frozen.Identity;
     public override string Kind => "text encoder";
     public override TaskModality Modality => TaskModality.Text;

@@ -62,6 +62,18 @@ public static class AlignmentEntries
     private static object ClipOf(AlignmentRequest r, string what) => (r.Backbone as ImageBackbone)?.Model is Models.Clip.ClipModel clip ? clip
         : throw new ArgumentException($"{what} reads CLIP's text tower; {r.Backbone.Identity} is a {r.Backbone.Kind}, not a CLIP model.");
 
+    /// <summary>Kojima et al.'s two stages for the task (the zoo adder's own cues), with the settings' trigger and length.</summary>
+    private static ZeroShotChainOfThought Stages(AlignmentRequest r)
+    {
+        var task = r.Split as InstructionTask ?? throw new ArgumentException($"Two-stage answer extraction reads generated text; the task {r.Split.Name} is an image task.");
+        if (r.Manipulation is DemonstrationPrompt { Shots: > 0 })
+        {
+            throw new ArgumentException("Two-stage answer extraction follows zero-shot chain-of-thought's trigger prompt (zero-shot-cot), not demonstrations.");
+        }
+        var stages = ZeroShotChainOfThought.For(task, r.Options.Trigger);
+        return r.Options.MaxNewTokens is { } tokens ? stages with { ReasoningTokens = tokens } : stages;
+    }
+
     public static IReadOnlyList<AlignmentEntry> All { get; } =
     [
         new()
@@ -136,6 +148,21 @@ public static class AlignmentEntries
             PublishedMethods = ["Zero-shot CoT"],
             Description = "Greedy generation, the answer read by the task's strict and flexible rules (regular expressions).",
             Create = r => new ExtractedAnswer(r.Rules()),
+        },
+        new()
+        {
+            Name = "two-stage", Aliases = ["kojima", "answer-extraction-prompt"], Kind = OutputAlignment.RuleBased, Reads = AlignmentReads.GeneratedText,
+            PublishedMethods = ["Zero-shot CoT"],
+            Description = "Zero-shot chain-of-thought's two stages (Kojima et al. 2022): the reasoning, then an answer-extraction prompt " +
+                          "(\"Therefore, the answer (arabic numerals) is\"; the model's own answer cue for the zoo adder), the answer cleaned as the paper does.",
+            Create = r => new TwoStageAnswer(Stages(r), r.Rules()),
+        },
+        new()
+        {
+            Name = "two-stage-self-consistency", Kind = OutputAlignment.Statistical, Reads = AlignmentReads.GeneratedText,
+            PublishedMethods = ["Zero-shot CoT", "Self-consistency"],
+            Description = "The two stages on several sampled reasonings (--samples, --temperature), and a majority vote over the cleaned answers.",
+            Create = r => new TwoStageAnswer(Stages(r), r.Rules(), r.Options.Samples, r.Options.Temperature, r.Options.TopK),
         },
         new()
         {

@@ -136,7 +136,7 @@ public static class ManipulationEntries
                 _ => throw new ArgumentException($"{r.Backbone.Identity} has no tokenizer to read --init-text with."),
             };
         }
-        return SoftPrompt.Create(model, r.Options.Tokens, init, r.Seed, textIds);
+        return SoftPrompt.Create(model, r.Options.Tokens, init, r.Seed, textIds, r.Backbone.VocabularyOrder);
     }
 
     public static IReadOnlyList<ManipulationEntry> All { get; } =
@@ -194,16 +194,28 @@ public static class ManipulationEntries
             Name = "prefix", Aliases = ["prefix-tuning"], Modality = TaskModality.Text,
             Format = Taxonomy.Format.Learnable, Location = Taxonomy.Location.Hidden, Operator = Taxonomy.Operator.Concatenative,
             PublishedMethods = ["Prefix-tuning"], Reads = ["tokens", "reparameterisation"],
-            Description = "Prefix-tuning (Li and Liang 2021): learned keys and values in front of every layer's own, optionally through a reparameterisation MLP.",
-            Create = r => new PrefixTuning(r.TokenModel("Prefix-tuning"), r.Options.Tokens, r.Seed, r.Options.Reparameterisation),
+            Description = "Prefix-tuning (Li and Liang 2021): learned keys and values in front of every layer's own, through the paper's reparameterisation MLP (512 wide unless --reparameterisation).",
+            Create = r => new PrefixTuning(r.TokenModel("Prefix-tuning"), r.Options.Tokens, r.Seed, r.Options.Reparameterisation ?? PrefixTuning.PaperReparameterisation),
         },
         new()
         {
-            Name = "deep", Aliases = ["deep-prompts"], Modality = TaskModality.Text,
+            Name = "p-tuning-v2", Aliases = ["ptuning-v2"], Modality = TaskModality.Text,
             Format = Taxonomy.Format.Learnable, Location = Taxonomy.Location.Hidden, Operator = Taxonomy.Operator.Concatenative,
-            PublishedMethods = ["VPT-shallow / VPT-deep", "P-tuning v2"], Reads = ["tokens"],
-            Description = "Deep prompts: n learned vectors per layer, concatenated at the first layer and replacing their positions at every later one.",
-            Create = r => new DeepPrompt(r.TokenModel("Deep prompts"), r.Options.Tokens, r.Seed),
+            PublishedMethods = ["P-tuning v2"], Reads = ["tokens"],
+            Description = "P-tuning v2 (Liu et al. 2022): per-layer key/value prefixes learned directly (no reparameterisation).",
+            Deviation = "No dropout on the prefixes (P-tuning v2's code applies the model's hidden dropout, 0.1, to them).",
+            Create = r => PrefixTuning.PTuningV2(r.TokenModel("P-tuning v2"), r.Options.Tokens, r.Seed),
+        },
+        new()
+        {
+            Name = "vpt-deep", Aliases = ["deep", "deep-prompts"],
+            Format = Taxonomy.Format.Learnable, Location = Taxonomy.Location.Hidden, Operator = Taxonomy.Operator.Concatenative,
+            PublishedMethods = ["VPT-shallow / VPT-deep"], Reads = ["tokens"],
+            Description = "VPT-deep (Jia et al. 2022): n learned vectors per layer, replacing the previous layer's at their positions; among a ViT's patch " +
+                          "tokens (after the class token), or in front of a language model's sequence.",
+            Deviation = "On a language model the prompts go in front of the whole sequence (VPT puts them after [CLS]) and start from normal(0, 0.02).",
+            Create = r => r.Backbone.TokenModel is { } tokens ? new DeepPrompt(tokens, r.Options.Tokens, r.Seed)
+                : VisualPromptTuning.Create(PatchTokens(r, "VPT-deep"), new VptOptions(r.Options.Tokens, Deep: true), r.Seed),
         },
         // Model reprogramming of a language model: learned manipulations of what the model reads.
         new()
@@ -273,14 +285,6 @@ public static class ManipulationEntries
             PublishedMethods = ["VPT-shallow / VPT-deep"], Reads = ["tokens"],
             Description = "VPT-shallow (Jia et al. 2022): n learned tokens after the class token of a ViT or CLIP image tower, at the embedding interface.",
             Create = r => VisualPromptTuning.Create(PatchTokens(r, "VPT-shallow"), new VptOptions(r.Options.Tokens, Deep: false), r.Seed),
-        },
-        new()
-        {
-            Name = "vpt-deep", Modality = TaskModality.Image,
-            Format = Taxonomy.Format.Learnable, Location = Taxonomy.Location.Hidden, Operator = Taxonomy.Operator.Concatenative,
-            PublishedMethods = ["VPT-shallow / VPT-deep"], Reads = ["tokens"],
-            Description = "VPT-deep (Jia et al. 2022): n learned tokens per layer of a ViT or CLIP image tower, replacing the previous layer's at their positions.",
-            Create = r => VisualPromptTuning.Create(PatchTokens(r, "VPT-deep"), new VptOptions(r.Options.Tokens, Deep: true), r.Seed),
         },
         new()
         {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using Reprogram.Instruction;
 using Reprogram.Instruction.Backends;
+using Reprogram.Manipulations;
 using Reprogram.Frozen;
 using Reprogram.Models.Clip;
 using Reprogram.Models.Text;
@@ -44,7 +45,7 @@ public static class ModelEntries
     public static Backbone Decoder(ModelRequest r) =>
         new DecoderBackbone(InstructionModel.Load(r.Spec, r.Device, (provider, model) => RemoteClients(provider, model, r.Options.Endpoint, r.Options.ApiKeyVariable),
             r.Training, r.CancellationToken))
-        { SharedPrefixCache = r.Options.SharedPrefixCache, BatchRows = r.Options.BatchRows };
+        { SharedPrefixCache = r.Options.SharedPrefixCache, BatchRows = r.Options.BatchRows, Order = VocabularyOrders.Of(r.Spec) };
 
     private static readonly Dictionary<string, ResNet> ResNets = new();
 
@@ -60,6 +61,13 @@ public static class ModelEntries
         return new ImageBackbone(resnet, "ResNet-18 (ImageNet, CNTK export, features)", r.Device, r.Options.ImageSize ?? 112, ownsModel: false);
     }
 
+    private static Backbone ResNetFashion(ModelRequest r)
+    {
+        var (model, card) = ResNet18Fashion.Load(r.Training, r.CancellationToken);
+        // Loaded once per process and shared (read-only: frozen), so the backbone does not own it.
+        return new ImageBackbone(model, $"{card.Name} (ImageNet ResNet-18 features + Fashion-MNIST head, test accuracy {card.TestAccuracy:P1})", r.Device, r.Options.ImageSize, ownsModel: false);
+    }
+
     private static Backbone FashionCnn(ModelRequest r)
     {
         var (cnn, card) = SourceClassifiers.FashionCnn(r.Training, r.CancellationToken);
@@ -70,7 +78,7 @@ public static class ModelEntries
     private static Backbone Encoder(ModelRequest r)
     {
         var (model, tokenizer, identity, owned) = EncoderCheckpoint.Resolve(r.Spec);
-        return new EncoderBackbone(model, tokenizer, identity, r.Device, r.Options.MaxLength, owned);
+        return new EncoderBackbone(model, tokenizer, identity, r.Device, r.Options.MaxLength, owned) { Order = VocabularyOrders.Of(r.Spec) };
     }
 
     private static bool IsCheckpointFolder(string spec) => Directory.Exists(spec) && File.Exists(Path.Combine(spec, "config.json"));
@@ -162,6 +170,12 @@ public static class ModelEntries
         {
             Name = SourceClassifiers.FashionCnnName, Kind = "image classifier", Modality = TaskModality.Image, Load = FashionCnn,
             Description = "A small CNN trained here on Fashion-MNIST (10 clothing classes, 28 px grey): a source classifier with a real label space for label mapping.",
+        },
+        new()
+        {
+            Name = ResNet18Fashion.Name, Kind = "image classifier", Modality = TaskModality.Image, Load = ResNetFashion,
+            Description = "The real ImageNet ResNet-18's frozen features with a linear head trained here on Fashion-MNIST (64 px): a source classifier " +
+                          "with real classes on the real model, for label mapping. Trained on first use (about a minute), then cached.",
         },
         new()
         {

@@ -11,11 +11,14 @@ using static TorchSharp.torch;
 
 namespace Reprogram.Models.Zoo;
 
-/// <summary>What a zoo model is: data, size, training, and what it can do.</summary>
+/// <summary>
+/// What a zoo model is: data, size, training, and what it can do. <see cref="BaseModelChecksum"/> is set for a head
+/// trained on a frozen pretrained model's features: the checksum of that model, which the head needs unchanged.
+/// </summary>
 public sealed record ModelCard(
     string Name, string Architecture, string Data, int TrainExamples, int Epochs, int Seed,
     double FinalTrainLoss, double TestAccuracy, int TestExamples, long Parameters, string Checksum, string WhatItDoes,
-    IReadOnlyList<string> Classes);
+    IReadOnlyList<string> Classes, string? BaseModelChecksum = null, double? TrainingSeconds = null);
 
 /// <summary>
 /// Source classifiers with a real label space, for label mapping: trained here once, deterministically, on a real data
