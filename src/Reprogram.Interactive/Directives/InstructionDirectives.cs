@@ -29,6 +29,9 @@ public abstract class InstructionCommand : KernelDirectiveCommand
     public string? Device { get; set; }
     public string? Export { get; set; }
     public string? Name { get; set; }
+    public string? TextColumn { get; set; }
+    public string? LabelColumn { get; set; }
+    public string? LabelWords { get; set; }
 
     protected T Common<T>(T d) where T : InstructionOptionsBase => d with
     {
@@ -48,6 +51,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         MaxNewTokens = Int(MaxTokens, "--max-tokens") ?? d.MaxNewTokens,
         BatchRows = Int(Batch, "--batch") ?? d.BatchRows,
         Device = Device ?? d.Device,
+        TextData = TextDataParameters.ToOptions(TextColumn, LabelColumn, LabelWords, d.TextData),
     };
 
     /// <summary>Templates are written on one line in a magic command: \n and \t stand for a new line and a tab.</summary>
@@ -84,6 +88,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
         new KernelDirectiveParameter("--export", "Write the per-query records to a .csv file, or the whole run to a .json file."),
         new KernelDirectiveParameter("--name", $"The C# variable that holds the result. Default {variable}."),
+        .. TextDataParameters.Create(),
     ];
 
     internal sealed class Progress<T>(Action<T> report) : IProgress<T>

@@ -31,6 +31,8 @@ public abstract record InstructionOptionsBase
     public string? Device { get; init; }
     /// <summary>Rows scored or generated together.</summary>
     public int BatchRows { get; init; } = 32;
+    /// <summary>Columns of a data file and the label words (<c>--text-column --label-column --label-words</c>).</summary>
+    public Data.TextDataOptions TextData { get; init; } = new();
 
     protected void ValidateCommon()
     {
@@ -44,6 +46,7 @@ public abstract record InstructionOptionsBase
         if (StrictRule is not null || FlexibleRule is not null) new Alignments.AnswerExtraction(StrictRule ?? ".*", FlexibleRule).Validate();
         if (Endpoint is not null && !Uri.TryCreate(Endpoint, UriKind.Absolute, out _)) throw new ArgumentException($"--endpoint '{Endpoint}' is not an absolute URL.");
         DeviceSpec.Parse(Device ?? "auto");
+        TextData.Validate();
     }
 
     /// <summary>"0,1,2" or "0-4" or "3" (a count: seeds 0..2).</summary>

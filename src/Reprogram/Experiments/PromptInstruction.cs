@@ -125,7 +125,7 @@ public static class InContextLearning
             throw new ArgumentException($"{model.Identity} is a remote chat model: it cannot score label words. Use --scoring generation.");
         }
         var clock = Stopwatch.StartNew();
-        var tasks = options.Seeds.Select(seed => InstructionTasks.Load(options.Task, seed, options.Queries, options.Pool)).ToArray();
+        var tasks = options.Seeds.Select(seed => InstructionTasks.Load(options.Task, seed, options.Queries, options.Pool, options.TextData)).ToArray();
         var first = tasks[0];
         if (options.Scoring == "likelihood" && first.Labels.Count == 0 && first.Queries.All(q => q.Choices is null))
         {
@@ -351,7 +351,7 @@ public static class ChainOfThought
     {
         options.Validate();
         var clock = Stopwatch.StartNew();
-        var tasks = options.Seeds.Select(seed => InstructionTasks.Load(options.Task, seed, options.Queries, options.Pool)).ToArray();
+        var tasks = options.Seeds.Select(seed => InstructionTasks.Load(options.Task, seed, options.Queries, options.Pool, options.TextData)).ToArray();
         var first = tasks[0];
         var formats = first.ChainOfThought ?? throw new ArgumentException($"The task {first.Name} has no chain-of-thought format; try addition or a text task.");
         if (options.Modes.Contains("few-shot") && first.Pool.Any(p => string.IsNullOrEmpty(p.Rationale)))

@@ -43,6 +43,8 @@ public sealed record PromptTuningOptions
     public int MaxLength { get; init; } = 64;
     public int Seed { get; init; }
     public string? Device { get; init; }
+    /// <summary>Columns of a data file and the verbalizer's label words (<c>--text-column --label-column --label-words</c>).</summary>
+    public TextDataOptions TextData { get; init; } = new();
 
     public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "deep"];
     public static IReadOnlyList<string> Models { get; } = ["minilm", Reprogram.Models.Zoo.LanguageZoo.IclRulesName, Reprogram.Models.Zoo.LanguageZoo.ArithCotName];
@@ -63,6 +65,8 @@ public sealed record PromptTuningOptions
         if (MaxLength is < 8 or > 512) throw new ArgumentException($"--max-length {MaxLength} is out of range (8 to 512).");
         if (Reparameterisation is <= 0) throw new ArgumentException($"The reparameterisation size must be positive, not {Reparameterisation}.");
         DeviceSpec.Parse(Device ?? "auto");
+        TextData.Validate();
+        if (TextData.LabelWords is not null && Model == "minilm") throw new ArgumentException("--label-words is a decoder's verbalizer; minilm has a linear head, which learns the classes itself.");
         new TrainingOptions { Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate }.Validate();
     }
 }
@@ -101,7 +105,7 @@ public static class PromptTuning
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
         var (model, tokenizer) = MiniLmLoader.Shared();
         using var frozen = new FrozenModel<BertEncoder>(model, MiniLmLoader.Identity, device, ownsModel: false);
-        var data = TextDataSets.Load(options.Task, options.Seed);
+        var data = TextDataSets.Load(options.Task, options.Seed, options.TextData);
         var (train, test) = data.Split(options.TrainCount, options.TestCount, options.Seed);
         if (train.Count < train.ClassNames.Count) throw new ArgumentException($"The task has too few examples for {options.TrainCount} training examples.");
 
@@ -148,7 +152,7 @@ public static class PromptTuning
     {
         var clock = Stopwatch.StartNew();
         using var frozen = new FrozenModel<TModel>(model, identity, device, ownsModel: false);
-        var data = TextDataSets.Load(options.Task, options.Seed);
+        var data = TextDataSets.Load(options.Task, options.Seed, options.TextData);
         var (train, test) = data.Split(options.TrainCount, options.TestCount, options.Seed);
         // A label word's token as it follows "Label:": " word" in BPE vocabularies; where a space is a token of its own
         // (character vocabularies), the word's first token after it.
@@ -159,8 +163,8 @@ public static class PromptTuning
             if (ids.Length > space.Length && space.Length > 0 && ids.Take(space.Length).SequenceEqual(space)) return ids[space.Length];
             return ids.Length > 0 ? ids[0] : throw new ArgumentException($"The label word '{word}' encodes to no token in this model's vocabulary.");
         }
-        var labelTokens = data.ClassNames.Select(LabelToken).ToArray();
-        var verbalizer = new Verbalizer(data.ClassNames, labelTokens);
+        var labelTokens = data.Verbalized.Select(LabelToken).ToArray();
+        var verbalizer = new Verbalizer(data.Verbalized, labelTokens);
         var room = Math.Min(options.MaxLength, model.MaxPositions - options.Tokens);
         if (room < 4) throw new ArgumentException($"{identity} has {model.MaxPositions} positions: no room for {options.Tokens} virtual tokens and a text.");
         (Tensor Ids, Tensor Lengths) Batch(IReadOnlyList<string> texts)

@@ -54,16 +54,22 @@ public static class InstructionTasks
     public const string Addition = "addition";
     public static IReadOnlyList<string> Names { get; } = [Rules, Addition, "sentiment", "fortunes"];
 
-    /// <summary>The task <paramref name="name"/> for one seed: <paramref name="queries"/> queries and a pool of demonstrations.</summary>
-    public static InstructionTask Load(string name, int seed, int queries = 100, int pool = 32)
+    /// <summary>
+    /// The task <paramref name="name"/> for one seed: <paramref name="queries"/> queries and a pool of demonstrations;
+    /// <paramref name="textData"/> names a data file's columns and the label words (text tasks only; null: the defaults).
+    /// </summary>
+    public static InstructionTask Load(string name, int seed, int queries = 100, int pool = 32, TextDataOptions? textData = null)
     {
         if (queries < 1) throw new ArgumentException($"The number of queries must be at least 1, not {queries}.");
         if (pool < 1) throw new ArgumentException($"The demonstration pool must hold at least 1 example, not {pool}.");
-        return name.Trim().ToLowerInvariant() switch
+        var key = name.Trim().ToLowerInvariant();
+        if (key is Rules or Addition or "arith" && textData is not null && (textData.HasCustomColumns || textData.LabelWords is not null))
+            throw new ArgumentException($"--text-column, --label-column and --label-words apply to text tasks (sentiment, fortunes or a file), not to {key}.");
+        return key switch
         {
             Rules => RuleInference(seed, queries, pool),
             Addition or "arith" => ThreeDigitAddition(seed, queries, pool),
-            _ => FromTextDataset(TextDataSets.Load(name, 0), seed, queries, pool),
+            _ => FromTextDataset(TextDataSets.Load(name, 0, textData), seed, queries, pool),
         };
     }
 
@@ -154,16 +160,18 @@ public static class InstructionTasks
             train = data.Rows(order.Skip(queries).Take(pool).ToArray());
         }
         if (train.Count == 0) throw new ArgumentException($"{data.Name} has {data.Count} rows: none left for demonstrations after {test.Count} queries (fewer --queries).");
-        var numeric = data.ClassNames.All(c => decimal.TryParse(c, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out _));
+        // Demonstrations and answers use the label words (--label-words), else the class names.
+        var words = data.Verbalized;
+        var numeric = words.All(c => decimal.TryParse(c, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out _));
         InstructionExample[] Examples(TextDataset part) =>
-            part.Texts.Select((t, i) => new InstructionExample(t, data.ClassNames[part.Labels[i]], null, part.Rationales?[i])).ToArray();
+            part.Texts.Select((t, i) => new InstructionExample(t, words[part.Labels[i]], null, part.Rationales?[i])).ToArray();
         return new InstructionTask
         {
             Name = data.Name,
-            Description = $"{data.Name} ({test.Count} queries, pool of {train.Count}, labels {string.Join(", ", data.ClassNames)}; {data.Source})",
+            Description = $"{data.Name} ({test.Count} queries, pool of {train.Count}, labels {string.Join(", ", words)}; {data.Source})",
             Queries = Examples(test),
             Pool = Examples(train),
-            Labels = data.ClassNames,
+            Labels = words,
             Template = new PromptTemplate("", "Input: {input}\nLabel: {label}", "\n\n", "Input: {input}\nLabel:"),
             Extraction = new AnswerExtraction(Strict: @"^\s*(\S+)", Flexible: null),
             MaxNewTokens = 8,
