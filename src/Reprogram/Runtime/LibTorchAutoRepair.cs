@@ -37,14 +37,14 @@ public static class LibTorchAutoRepair
     /// <summary>Inspects, and where needed and allowed repairs, the copies this process would load. Never throws for I/O.</summary>
     public static LibTorchRepairOutcome BeforeLoad() => BeforeLoad(TorchRuntime.NativeLibraryStates, TorchRuntime.LoadedLibTorchSharp() is not null);
 
-    /// <summary>The same for given copies (tests: a private package folder).</summary>
-    public static LibTorchRepairOutcome BeforeLoad(Func<IReadOnlyList<NativeLibraryStatus>> inspect, bool libTorchLoaded)
+    /// <summary>The same for given copies (tests: a private package folder); <paramref name="enabled"/> null: <see cref="Enabled"/>.</summary>
+    public static LibTorchRepairOutcome BeforeLoad(Func<IReadOnlyList<NativeLibraryStatus>> inspect, bool libTorchLoaded, bool? enabled = null)
     {
         lock (Gate)
         {
             var states = inspect();
             if (states.All(s => s.State != PatchState.NeedsPatch)) return new LibTorchRepairOutcome([], states, null);
-            if (!Enabled) return new LibTorchRepairOutcome([], states, $"{EnvironmentVariable}=off");
+            if (!(enabled ?? Enabled)) return new LibTorchRepairOutcome([], states, $"{EnvironmentVariable}=off");
             if (libTorchLoaded) return new LibTorchRepairOutcome([], states, "libtorch is already loaded in this process");
 
             var after = states.Select(s => s.State == PatchState.NeedsPatch ? LibTorchCompatibility.Repair(s.Path) : s).ToArray();
