@@ -31,13 +31,13 @@ public sealed class FirstHourTests(PackedPackages packages, ITestOutputHelper lo
     {
         var home = NewHome();
         var clock = Stopwatch.StartNew();
-        var cells = await RunInRealKernel(home,
+        var (cells, seconds) = await RunInRealKernel(home,
         [
             $"#r \"nuget: Reprogram.Interactive, {packages.Version}\"",
             "#!device",
             "#!soft-prompt --task sentiment --train 16 --test 8 --tokens 2 --epochs 1 --batch 8 --max-length 16 --name sp\nsp.Main.ChecksumBefore == sp.Main.ChecksumAfter",
         ]);
-        log.WriteLine($"first hour in the real kernel, empty cache: {clock.Elapsed.TotalSeconds:0.0} s");
+        log.WriteLine($"first hour in the real kernel, empty cache: {clock.Elapsed.TotalSeconds:0.0} s (cells: {string.Join(", ", seconds.Select(t => $"{t:0.0} s"))})");
 
         // #r: the extension loaded, repaired the copy the kernel was about to load, and said so in one line.
         var cache = Path.Combine(home, ".nuget", "packages");
@@ -61,7 +61,7 @@ public sealed class FirstHourTests(PackedPackages packages, ITestOutputHelper lo
 
         // The opt-out, on the same (now warm) cache with the copy put back as it came: left alone, and the notice says what to run.
         File.Move(native + LibTorchCompatibility.BackupSuffix, native, overwrite: true);
-        var off = await RunInRealKernel(home, [$"#r \"nuget: Reprogram.Interactive, {packages.Version}\""],
+        var (off, _) = await RunInRealKernel(home, [$"#r \"nuget: Reprogram.Interactive, {packages.Version}\""],
             new Dictionary<string, string> { ["REPROGRAM_REPAIR"] = "off" });
         Assert.Contains("will not load on this system", off[0]);
         Assert.Contains("Not repaired automatically: REPROGRAM_REPAIR=off", off[0]);
@@ -91,8 +91,11 @@ public sealed class FirstHourTests(PackedPackages packages, ITestOutputHelper lo
         return home;
     }
 
-    /// <summary>Runs the cells in dotnet-interactive's Jupyter kernel with <paramref name="home"/> as HOME; returns each cell's outputs as text.</summary>
-    private static async Task<string[]> RunInRealKernel(string home, string[] sources, IDictionary<string, string>? environment = null)
+    /// <summary>
+    /// Runs the cells in dotnet-interactive's Jupyter kernel with <paramref name="home"/> as HOME; returns each cell's
+    /// outputs as text and how long it ran (from nbclient's execution timestamps).
+    /// </summary>
+    private static async Task<(string[] Outputs, double[] Seconds)> RunInRealKernel(string home, string[] sources, IDictionary<string, string>? environment = null)
     {
         var tool = Path.Combine(ProcessResult.DotnetToolsPath, "dotnet-interactive");
         Assert.True(File.Exists("/usr/bin/jupyter"), "jupyter is missing: .ci/setup installs Debian's jupyter-nbconvert and jupyter-client.");
@@ -135,7 +138,17 @@ public sealed class FirstHourTests(PackedPackages packages, ITestOutputHelper lo
         Assert.True(result.ExitCode == 0, "nbconvert failed:\n" + result.Output);
 
         var executed = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(work, "executed.ipynb")))!;
-        return executed["cells"]!.AsArray().Select(cell => string.Join("\n", cell!["outputs"]!.AsArray().Select(Text))).ToArray();
+        var executedCells = executed["cells"]!.AsArray();
+        return (executedCells.Select(cell => string.Join("\n", cell!["outputs"]!.AsArray().Select(Text))).ToArray(),
+                executedCells.Select(cell => Seconds(cell!["metadata"]?["execution"])).ToArray());
+    }
+
+    private static double Seconds(JsonNode? execution)
+    {
+        var start = execution?["iopub.execute_input"]?.GetValue<string>();
+        var end = execution?["shell.execute_reply"]?.GetValue<string>();
+        return start is null || end is null ? double.NaN
+            : (DateTimeOffset.Parse(end, System.Globalization.CultureInfo.InvariantCulture) - DateTimeOffset.Parse(start, System.Globalization.CultureInfo.InvariantCulture)).TotalSeconds;
     }
 
     private static string Text(JsonNode? output)
