@@ -38,9 +38,36 @@ dotnet_interactive_ensure() {
   fi
 }
 
+# The project URL for the packages: the clone's remote, when it has an https one (Source Link writes the repository URL
+# and commit itself). None otherwise: a placeholder would point nowhere.
+project_url_args() {
+  local url
+  url=$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)
+  if [[ "$url" == https://* ]]; then echo "-p:PackageProjectUrl=${url%.git}"; fi
+}
+
 # Packs Reprogram and Reprogram.Interactive with a fresh version into a folder; prints the version.
 pack_packages() {
   local out="$1" version="${2:-$(fresh_version)}"
-  dotnet pack "$ROOT/src/packages.slnf" -c Release -p:PackageVersion="$version" -o "$out" --nologo -v quiet >&2
+  # shellcheck disable=SC2046
+  dotnet pack "$ROOT/src/packages.slnf" -c Release -p:PackageVersion="$version" $(project_url_args) -o "$out" --nologo -v quiet >&2
   echo "$version"
+}
+
+# Packs the `reprogram` tool (Reprogram.Cli, about 160 MB: it carries libtorch for Linux x64) with a fresh version into
+# a folder, after removing older tool packages from it; prints the version.
+pack_tool() {
+  local out="$1" version="${2:-$(fresh_version)}"
+  mkdir -p "$out"
+  rm -f "$out"/Reprogram.Cli.*.nupkg "$out"/Reprogram.Cli.*.snupkg
+  # shellcheck disable=SC2046
+  dotnet pack "$ROOT/src/Reprogram.Cli" -c Release -p:PackageVersion="$version" $(project_url_args) -o "$out" --nologo -v quiet >&2
+  echo "$version"
+}
+
+# Installs (or replaces) the global `reprogram` tool from a folder feed at a version: dotnet tool install -g Reprogram.Cli.
+install_tool() {
+  local feed="$1" version="$2"
+  dotnet tool uninstall -g Reprogram.Cli >/dev/null 2>&1 || true
+  dotnet tool install -g Reprogram.Cli --version "$version" --add-source "$feed" --ignore-failed-sources >/dev/null
 }

@@ -4,7 +4,7 @@ namespace Reprogram.Cli;
 
 /// <summary>
 /// <c>reprogram doctor</c>: says whether TorchSharp's native library can load on this system, for every copy a
-/// notebook or program may load (the NuGet package cache and TorchSharp's consolidated copies), and repairs them
+/// notebook or program may load (the NuGet package cache, TorchSharp's consolidated copies, and this program's own), and repairs them
 /// with <c>--fix</c>.
 /// </summary>
 public static class Doctor
@@ -29,6 +29,16 @@ public static class Doctor
         }
         var needsFix = 0;
         foreach (var path in copies)
+        {
+            var status = fix ? LibTorchCompatibility.Repair(path) : LibTorchCompatibility.Inspect(path);
+            if (status.State == PatchState.NeedsPatch) needsFix++;
+            output.WriteLine($"  {Label(status.State),-12} {path}");
+            output.WriteLine($"               {status.Detail}");
+        }
+        // The program's own copy: the installed tool carries libtorch for Linux x64 next to itself.
+        var own = OwnCopies();
+        if (own.Count > 0) output.WriteLine($"This program ({AppContext.BaseDirectory}):");
+        foreach (var path in own)
         {
             var status = fix ? LibTorchCompatibility.Repair(path) : LibTorchCompatibility.Inspect(path);
             if (status.State == PatchState.NeedsPatch) needsFix++;
@@ -63,6 +73,14 @@ public static class Doctor
         if (status.Mode == AllocatorMode.GlibcTuned) output.WriteLine($"  Switch off: {NativeAllocator.EnvironmentVariable}=off (or NativeAllocator.Enabled = false in code).");
         output.WriteLine($"OpenMP wait policy: {OpenMpWaitPolicy.Status}.");
     }
+
+    /// <summary>libLibTorchSharp.so next to this program (an installed tool, or a build output), if any.</summary>
+    public static IReadOnlyList<string> OwnCopies() =>
+        new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", LibTorchCompatibility.LibTorchSharpFileName),
+            Path.Combine(AppContext.BaseDirectory, LibTorchCompatibility.LibTorchSharpFileName),
+        }.Where(File.Exists).ToArray();
 
     private static string Label(PatchState state) => state switch
     {

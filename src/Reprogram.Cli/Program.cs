@@ -12,8 +12,19 @@ public static class Program
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(DoctorCommand());
         root.Subcommands.Add(BenchCommand());
-        return await root.Parse(args).InvokeAsync();
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // Bad usage exits 2 (System.CommandLine's own exit code for parse errors is 1, which means a failed run here).
+            foreach (var error in parse.Errors) Console.Error.WriteLine(error.Message);
+            Console.Error.WriteLine("Usage: reprogram run|doctor|bench [options]; `reprogram <command> --help` lists a command's options.");
+            return UsageError;
+        }
+        return await parse.InvokeAsync();
     }
+
+    /// <summary>The exit code for bad usage: an unknown command or option, a missing or malformed argument.</summary>
+    public const int UsageError = 2;
 
     private static Command RunCommand()
     {

@@ -37,8 +37,11 @@ public sealed class ReprogramKernelExtension : IKernelExtension
         root.AddDirective<RunComparison>(CompareDirective.Create(), CompareDirective.Handle);
 
         KernelInvocationContext.Current?.DisplayAs(LoadedMessage, "text/html");
-        // Say now, not as a stack trace at the first experiment, if libtorch cannot load here.
-        if (Formatting.RuntimeHtml.LibTorchNotice(Reprogram.Runtime.TorchRuntime.NativeLibraryStates()) is { } notice)
+        // Before libtorch loads: repair a copy that would not load here (one line says so); if that cannot be done, say
+        // now, not as a stack trace at the first experiment, what to run.
+        var repair = Reprogram.Runtime.LibTorchAutoRepair.BeforeLoad();
+        if (repair.Summary is { } repaired) KernelInvocationContext.Current?.DisplayAs(repaired, "text/plain");
+        if (Formatting.RuntimeHtml.LibTorchNotice(repair.States, repair.Skipped) is { } notice)
         {
             KernelInvocationContext.Current?.DisplayAs(notice, "text/html");
         }

@@ -79,6 +79,9 @@ public sealed class PackedPackages : IAsyncLifetime
     public string Feed { get; } = Repo.NewTempFolder("reprogram-feed");
     public string Version { get; } = $"0.1.{DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 1767225600}";
 
+    /// <summary>What <c>dotnet pack</c> printed (its warnings included).</summary>
+    public string PackOutput { get; private set; } = "";
+
     public async Task InitializeAsync()
     {
         var result = await ProcessResult.RunAsync("dotnet",
@@ -86,6 +89,7 @@ public sealed class PackedPackages : IAsyncLifetime
             Repo.Root, timeout: TimeSpan.FromMinutes(8));
         Assert.True(result.ExitCode == 0, "dotnet pack failed:\n" + result.Output);
         Assert.True(File.Exists(Path.Combine(Feed, $"Reprogram.Interactive.{Version}.nupkg")), "No package was written:\n" + result.Output);
+        PackOutput = result.Output;
     }
 
     public Task DisposeAsync() => Task.CompletedTask;

@@ -167,7 +167,7 @@ public class ExperimentModelTests(ITestOutputHelper output)
         var entry = Registries.Tasks.Entries.Single(e => e.Name == name);
         var spec = name switch
         {
-            "<.csv or .jsonl file>" => TextFile(),
+            "<.csv, .tsv or .jsonl file>" => TextFile(),
             "<image folder>" => ImageFolder(),
             _ => name,
         };

@@ -21,7 +21,7 @@ public class PromptTuningTests
         Assert.Equal(location, result.Main.Coordinates!.Location);
         Assert.Equal(Operator.Concatenative, result.Main.Coordinates.Operator);
         Assert.Equal(Paradigm.PromptTuning, result.Main.Paradigm);
-        Assert.True(result.Main.FrozenParameters > 22_000_000);
+        Assert.True(result.Main.FrozenParameters > 22_000_000, $"{result.Main.Model}: {result.Main.FrozenParameters:N0} frozen parameters");
         Assert.True(result.Main.TokensProcessed > 0);
         Assert.Equal(method == "soft", result.Nearest.Count == 3);
     }

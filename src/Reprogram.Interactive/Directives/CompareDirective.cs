@@ -27,6 +27,9 @@ public sealed class RunComparison : KernelDirectiveCommand
     public string? Device { get; set; }
     public string? Export { get; set; }
     public string? Name { get; set; }
+    public string? TextColumn { get; set; }
+    public string? LabelColumn { get; set; }
+    public string? LabelWords { get; set; }
 
     public string VariableName => DirectiveValues.VariableName(Name, "comparison");
 
@@ -54,6 +57,9 @@ public sealed class RunComparison : KernelDirectiveCommand
                 Selection = Selection?.ToLowerInvariant() ?? d.Options.Selection,
             },
             Device = Device ?? d.Device,
+            TextData = TextColumn is null && LabelColumn is null && LabelWords is null
+                ? d.TextData
+                : TextDataParameters.ToOptions(TextColumn, LabelColumn, LabelWords, d.TextData ?? new Data.TextDataOptions()),
         };
         options.Validate();
         _ = VariableName;
@@ -71,7 +77,7 @@ public sealed class RunComparison : KernelDirectiveCommand
 /// </summary>
 internal static class CompareDirective
 {
-    public static KernelActionDirective Create() => new("#!compare")
+    public static KernelActionDirective Create() => new KernelActionDirective("#!compare")
     {
         Description = "Compares methods of all three paradigms on one frozen model and task: the same split, scorer, metric and seeds for every " +
                       "method; a row per method and budget with its taxonomy coordinates, test accuracy (mean ± sd), labelled examples, trainable " +
@@ -104,7 +110,7 @@ internal static class CompareDirective
             new KernelDirectiveParameter("--export", "Write the table to a .csv file, or the whole comparison (with every prediction) to a .json file."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default comparison."),
         },
-    };
+    }.WithParameters(TextDataParameters.Create());
 
     public static Task Handle(RunComparison command, KernelInvocationContext context) =>
         RunExperimentAsync(command, context, command.ToOptions,

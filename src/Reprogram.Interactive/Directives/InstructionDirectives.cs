@@ -31,6 +31,9 @@ public abstract class InstructionCommand : KernelDirectiveCommand
     public string? Name { get; set; }
     public string? Chat { get; set; }
     public bool ShowPrompt { get; set; }
+    public string? TextColumn { get; set; }
+    public string? LabelColumn { get; set; }
+    public string? LabelWords { get; set; }
 
     protected T Common<T>(T d) where T : InstructionOptionsBase => d with
     {
@@ -52,6 +55,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         Device = Device ?? d.Device,
         Chat = Chat?.ToLowerInvariant() ?? d.Chat,
         ShowPrompt = ShowPrompt || d.ShowPrompt,
+        TextData = TextDataParameters.ToOptions(TextColumn, LabelColumn, LabelWords, d.TextData),
     };
 
     /// <summary>Templates are written on one line in a magic command: \n and \t stand for a new line and a tab.</summary>
@@ -86,6 +90,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         new KernelDirectiveParameter("--chat", "Checkpoints: prompt the model as a chat model. template (its tokenizer_config.json chat_template: ChatML, Qwen2 or Llama 3), or chatml / qwen2 / llama3. Default off (plain prompts).")
             .AddCompletions(() => PromptFormat.ChatOptions),
         new KernelDirectiveParameter("--show-prompt", "Show the exact text the model reads in each record (BOS, chat template and special tokens included).") { Flag = true },
+        .. TextDataParameters.Create(),
     ];
 
     internal sealed class Progress<T>(Action<T> report) : IProgress<T>

@@ -34,6 +34,9 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
     public string? Device { get; set; }
     public string? Save { get; set; }
     public string? Name { get; set; }
+    public string? TextColumn { get; set; }
+    public string? LabelColumn { get; set; }
+    public string? LabelWords { get; set; }
 
     public string VariableName => DirectiveValues.VariableName(Name, "promptTuning");
 
@@ -57,6 +60,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
             MaxLength = Int(MaxLength, "--max-length") ?? d.MaxLength,
             Seed = Int(Seed, "--seed") ?? d.Seed,
             Device = Device ?? d.Device,
+            TextData = TextDataParameters.ToOptions(TextColumn, LabelColumn, LabelWords, d.TextData),
         };
         options.Validate();
         _ = VariableName;
@@ -72,7 +76,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
 /// </summary>
 internal static class SoftPromptDirective
 {
-    public static KernelActionDirective Create() => new("#!soft-prompt")
+    public static KernelActionDirective Create() => new KernelActionDirective("#!soft-prompt")
     {
         Description = "Prompt tuning of a frozen language model (all-MiniLM-L6-v2 with a linear head, or a decoder with a verbalizer): learned soft tokens " +
                       "at the embeddings, prefixes of keys and values (prefix-tuning, P-tuning v2), or VPT-deep prompts at every layer; the model's weights never change. " +
@@ -101,7 +105,7 @@ internal static class SoftPromptDirective
             new KernelDirectiveParameter("--save", "Save the learned prompt and head to this .safetensors file."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default promptTuning."),
         },
-    };
+    }.WithParameters(TextDataParameters.Create());
 
     public static Task Handle(RunPromptTuning command, KernelInvocationContext context) =>
         RunExperimentAsync(command, context, command.ToOptions,

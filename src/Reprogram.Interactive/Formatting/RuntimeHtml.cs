@@ -39,13 +39,15 @@ public static class RuntimeHtml
     }
 
     /// <summary>The notice shown instead of a stack trace when a copy of libLibTorchSharp.so will not load here.</summary>
-    public static string? LibTorchNotice(IEnumerable<NativeLibraryStatus> states)
+    public static string? LibTorchNotice(IEnumerable<NativeLibraryStatus> states, string? repairSkipped = null)
     {
         var broken = states.Where(s => s.State == PatchState.NeedsPatch).ToArray();
         if (broken.Length == 0) return null;
         var sb = new StringBuilder(Style);
         sb.Append("<div class=\"rp-error\"><b>TorchSharp's native library will not load on this system.</b> ");
-        sb.Append(E(broken[0].Detail)).Append("<br>Fix it once, then restart the kernel: run <code>")
+        sb.Append(E(broken[0].Detail));
+        if (repairSkipped is not null) sb.Append(" (Not repaired automatically: ").Append(E(repairSkipped)).Append(".)");
+        sb.Append("<br>Fix it once, then restart the kernel: run <code>")
           .Append(E(TorchRuntime.DoctorCommand)).Append("</code> in a terminal, or in a C# cell <code>Reprogram.Runtime.TorchRuntime.RepairPackageCache()</code>. ")
           .Append("It marks one unused version requirement as weak and keeps a <code>.orig</code> backup.</div>");
         return sb.ToString();

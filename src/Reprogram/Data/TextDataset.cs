@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 
 namespace Reprogram.Data;
 
@@ -10,6 +9,14 @@ public sealed record TextDataset(string Name, IReadOnlyList<string> Texts, IRead
 
     /// <summary>A worked rationale per text (chain-of-thought demonstrations), when the file has a "rationale" column.</summary>
     public IReadOnlyList<string?>? Rationales { get; init; }
+
+    /// <summary>
+    /// The word each class is verbalized as, in class order (<see cref="Data.LabelWords"/>); null: the class names themselves.
+    /// </summary>
+    public IReadOnlyList<string>? LabelWords { get; init; }
+
+    /// <summary>What a language model reads and scores for each class: the label words if given, else the class names.</summary>
+    public IReadOnlyList<string> Verbalized => LabelWords ?? ClassNames;
 
     /// <summary>The rows at these indices, in this order.</summary>
     public TextDataset Rows(IReadOnlyList<int> indices, string? name = null) => this with
@@ -58,14 +65,27 @@ public static class TextDataSets
     public static readonly string[] DefaultFortuneCategories = ["computers", "food", "love", "science"];
     public static IReadOnlyList<string> Names { get; } = ["fortunes", "sentiment"];
 
-    public static TextDataset Load(string name, int seed = 0) => name.Trim().ToLowerInvariant() switch
+    /// <summary>
+    /// A built-in task (<see cref="Names"/>) or a .csv/.tsv/.jsonl file, read with <paramref name="options"/> (columns
+    /// for files; label words for any task).
+    /// </summary>
+    public static TextDataset Load(string name, int seed = 0, TextDataOptions? options = null)
     {
-        "fortunes" => Fortunes(),
-        "sentiment" => GeneratedSentiment(600, seed),
-        _ when File.Exists(name) => FromFile(name),
-        _ when name.Contains('/') || name.Contains('.') => throw new DataSetNotFoundException($"No data file at {Path.GetFullPath(name)}: give a .csv or .jsonl file with text and label columns."),
-        _ => throw new ArgumentException($"'{name}' is not a text task. Allowed: {string.Join(", ", Names)}, or a .csv/.jsonl file with text and label columns."),
-    };
+        options ??= new TextDataOptions();
+        options.Validate();
+        var key = name.Trim().ToLowerInvariant();
+        TextDataset data;
+        if (key is "fortunes" or "sentiment")
+        {
+            options.RequireFileFor(key);
+            data = key == "fortunes" ? Fortunes() : GeneratedSentiment(600, seed);
+        }
+        else if (File.Exists(name)) return FromFile(name, options);
+        else if (name.Contains('/') || name.Contains('.'))
+            throw new DataSetNotFoundException($"No data file at {Path.GetFullPath(name)}: give a .csv, .tsv or .jsonl file with text and label columns.", name);
+        else throw new ArgumentException($"'{name}' is not a text task. Allowed: {string.Join(", ", Names)}, or a .csv/.tsv/.jsonl file with text and label columns.");
+        return options.LabelWords is { } words ? words.ApplyTo(data) : data;
+    }
 
     /// <summary>
     /// Quotes from Debian's fortune files, labelled by category (the file they come from). Quotes over 300 characters
@@ -118,77 +138,23 @@ public static class TextDataSets
         return new TextDataset("sentiment (generated)", texts, labels, ["negative", "positive"], $"generated from templates, seed {seed}");
     }
 
-    /// <summary>A CSV (header with text and label columns; quotes allowed) or JSONL file ({"text": ..., "label": ...} per line).</summary>
-    public static TextDataset FromFile(string path, string textColumn = "text", string labelColumn = "label")
+    /// <summary>A CSV/TSV file with a header, or a JSONL file (one object per line), with these text and label columns.</summary>
+    public static TextDataset FromFile(string path, string textColumn = TextDataOptions.DefaultTextColumn, string labelColumn = TextDataOptions.DefaultLabelColumn) =>
+        FromFile(path, new TextDataOptions { TextColumn = textColumn, LabelColumn = labelColumn });
+
+    /// <summary>
+    /// A CSV/TSV file with a header, or a JSONL file, read as <paramref name="options"/> say (see <see cref="TextFileReader"/>):
+    /// classes are the distinct labels in ordinal order; label words, if given, must cover exactly those classes.
+    /// </summary>
+    public static TextDataset FromFile(string path, TextDataOptions options)
     {
-        if (!File.Exists(path)) throw new DataSetNotFoundException($"No data file at {Path.GetFullPath(path)}.");
-        var rows = new List<(string Text, string Label, string? Rationale)>();
-        var lineNumber = 0;
-        if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-        {
-            foreach (var line in File.ReadLines(path))
-            {
-                lineNumber++;
-                if (string.IsNullOrWhiteSpace(line)) continue;
-                try
-                {
-                    using var doc = JsonDocument.Parse(line);
-                    rows.Add((doc.RootElement.GetProperty(textColumn).ToString(), doc.RootElement.GetProperty(labelColumn).ToString(),
-                        doc.RootElement.TryGetProperty("rationale", out var rationale) ? rationale.ToString() : null));
-                }
-                catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-                {
-                    throw new InvalidDataException($"{path}, line {lineNumber}: not a JSON object with \"{textColumn}\" and \"{labelColumn}\" ({e.Message}).");
-                }
-            }
-        }
-        else
-        {
-            using var reader = new StreamReader(path);
-            var header = Fields(reader.ReadLine() ?? throw new InvalidDataException($"{path} is empty."));
-            var ti = header.FindIndex(h => h.Equals(textColumn, StringComparison.OrdinalIgnoreCase));
-            var li = header.FindIndex(h => h.Equals(labelColumn, StringComparison.OrdinalIgnoreCase));
-            var ri = header.FindIndex(h => h.Equals("rationale", StringComparison.OrdinalIgnoreCase));
-            if (ti < 0 || li < 0) throw new InvalidDataException($"{path}: the header needs columns '{textColumn}' and '{labelColumn}' (found: {string.Join(", ", header)}).");
-            lineNumber = 1;
-            while (reader.ReadLine() is { } line)
-            {
-                lineNumber++;
-                if (string.IsNullOrWhiteSpace(line)) continue;
-                var f = Fields(line);
-                if (f.Count <= Math.Max(ti, li)) throw new InvalidDataException($"{path}, line {lineNumber}: {f.Count} fields, expected at least {Math.Max(ti, li) + 1}.");
-                rows.Add((f[ti], f[li], ri >= 0 && ri < f.Count ? f[ri] : null));
-            }
-        }
-        if (rows.Count == 0) throw new InvalidDataException($"{path} has no rows.");
+        var rows = TextFileReader.Read(path, options);
         var classes = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToArray();
-        return new TextDataset(Path.GetFileNameWithoutExtension(path), rows.Select(r => r.Text).ToArray(),
+        var data = new TextDataset(Path.GetFileNameWithoutExtension(path), rows.Select(r => r.Text).ToArray(),
             rows.Select(r => Array.IndexOf(classes, r.Label)).ToArray(), classes, path)
         {
-            Rationales = rows.Any(r => !string.IsNullOrEmpty(r.Rationale)) ? rows.Select(r => r.Rationale).ToArray() : null,
+            Rationales = rows.Any(r => r.Rationale is not null) ? rows.Select(r => r.Rationale).ToArray() : null,
         };
-    }
-
-    // A small CSV field splitter: commas, double quotes, "" inside quotes.
-    private static List<string> Fields(string line)
-    {
-        var fields = new List<string>();
-        var current = new System.Text.StringBuilder();
-        var quoted = false;
-        for (var i = 0; i < line.Length; i++)
-        {
-            var ch = line[i];
-            if (quoted)
-            {
-                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"') { current.Append('"'); i++; }
-                else if (ch == '"') quoted = false;
-                else current.Append(ch);
-            }
-            else if (ch == '"') quoted = true;
-            else if (ch == ',') { fields.Add(current.ToString()); current.Clear(); }
-            else current.Append(ch);
-        }
-        fields.Add(current.ToString());
-        return fields;
+        return options.LabelWords is { } words ? words.ApplyTo(data) : data;
     }
 }

@@ -15,6 +15,8 @@ public sealed record ComparisonOptions
 
     public string Model { get; init; } = Models.Zoo.LanguageZoo.RuleFamilyName;
     public string Task { get; init; } = Instruction.InstructionTasks.HeldOutRule;
+    /// <summary>A text task's columns and label words (a data file); null: the defaults.</summary>
+    public Data.TextDataOptions? TextData { get; init; }
     /// <summary>Input manipulations (registry names), each crossed with every alignment of <see cref="Alignments"/>.</summary>
     public IReadOnlyList<string> Manipulations { get; init; } = ["none", "icl", "soft-prompt", "prefix", "deep", "embedding-perturbation", "discrete-prompt"];
     /// <summary>Output alignments (registry names).</summary>
@@ -67,7 +69,7 @@ public sealed record ComparisonOptions
         MethodsToRun(modality);
         Options.Validate();
         DeviceSpec.Parse(Device ?? "auto");
-        Spec(new Method(Registries.Manipulations.Find("none"), Registries.Alignments.Find("linear")), Examples[0]).Budget.Validate();
+        Spec(new Method(Registries.Manipulations.Find("none"), Registries.Alignments.Find("linear")), Examples[0]).Validate(model: false);
     }
 
     /// <summary>The experiment of one method at one budget: every method gets the same task, test examples, seeds and training.</summary>
@@ -77,7 +79,7 @@ public sealed record ComparisonOptions
         var learns = method.Alignment.Reads == AlignmentReads.ModelOutputs || method.Manipulation.Format == Format.Learnable;
         return new ExperimentSpec
         {
-            Model = Model, Task = Task, Manipulation = method.Manipulation.Name, Alignment = method.Alignment.Name, Seeds = Seeds, Device = Device,
+            Model = Model, Task = Task, TextData = TextData, Manipulation = method.Manipulation.Name, Alignment = method.Alignment.Name, Seeds = Seeds, Device = Device,
             Name = method.Name,
             Budget = new Budget
             {

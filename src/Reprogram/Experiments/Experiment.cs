@@ -94,7 +94,7 @@ public static class Experiment
     {
         var options = spec.Options;
         var sizes = new SplitSizes(spec.Budget.TrainExamples, spec.Budget.PoolExamples ?? Math.Max(spec.Budget.TrainExamples, options.Shots), spec.Budget.TestExamples);
-        var split = taskEntry.Split(new TaskRequest(spec.Task, seed, sizes));
+        var split = taskEntry.Split(new TaskRequest(spec.Task, seed, sizes, spec.TextData));
         IManipulation? manipulation = null;
         alignment = null!;
         try

@@ -127,6 +127,8 @@ public sealed record ExperimentSpec
 {
     public string Model { get; init; } = Models.Zoo.LanguageZoo.RuleFamilyName;
     public string Task { get; init; } = Instruction.InstructionTasks.HeldOutRule;
+    /// <summary>A text task's columns and label words (<c>--text-column --label-column --label-words</c>); null: the defaults.</summary>
+    public Data.TextDataOptions? TextData { get; init; }
     public string Manipulation { get; init; } = "soft-prompt";
     public string Alignment { get; init; } = "verbalizer";
     public Budget Budget { get; init; } = new();
@@ -155,7 +157,14 @@ public sealed record ExperimentSpec
         Options.Validate();
         DeviceSpec.Parse(Device ?? "auto");
         if (model) Registries.Models.Resolve(Model);
-        Registries.Tasks.Resolve(Task);
+        var task = Registries.Tasks.Resolve(Task);
+        if (TextData is not null)
+        {
+            TextData.Validate();
+            if (!task.TextData.HasFlag(TextDataUse.Columns)) TextData.RequireFileFor(Task);
+            if (TextData.LabelWords is not null && !task.TextData.HasFlag(TextDataUse.LabelWords))
+                throw new ArgumentException($"--label-words applies to text tasks with class names (sentiment, fortunes or a file), not to the task {Task}.");
+        }
         if (Load is not null && !File.Exists(Load)) throw new FileNotFoundException($"There is no saved manipulation at {Path.GetFullPath(Load)}.", Load);
         Registries.Manipulations.Find(Manipulation);
         Registries.Alignments.Find(Alignment);

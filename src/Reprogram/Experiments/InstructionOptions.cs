@@ -35,6 +35,8 @@ public abstract record InstructionOptionsBase
     public string Chat { get; init; } = "off";
     /// <summary>--show-prompt: the records show the exact text the model read (BOS, chat template and special tokens included).</summary>
     public bool ShowPrompt { get; init; }
+    /// <summary>Columns of a data file and the label words (<c>--text-column --label-column --label-words</c>).</summary>
+    public Data.TextDataOptions TextData { get; init; } = new();
 
     protected void ValidateCommon()
     {
@@ -49,6 +51,7 @@ public abstract record InstructionOptionsBase
         if (Endpoint is not null && !Uri.TryCreate(Endpoint, UriKind.Absolute, out _)) throw new ArgumentException($"--endpoint '{Endpoint}' is not an absolute URL.");
         if (!PromptFormat.ChatOptions.Contains(Chat)) throw new ArgumentException($"'{Chat}' is not a --chat value. Allowed: {string.Join(", ", PromptFormat.ChatOptions)}.");
         DeviceSpec.Parse(Device ?? "auto");
+        TextData.Validate();
     }
 
     /// <summary>"0,1,2" or "0-4" or "3" (a count: seeds 0..2).</summary>

@@ -119,7 +119,7 @@ public static class InContextLearning
             throw new ArgumentException($"{model.Identity} is a remote chat model: it cannot score label words. Use --scoring generation.");
         }
         var clock = Stopwatch.StartNew();
-        var first = InstructionTasks.Load(options.Task, options.Seeds[0], options.Queries, options.Pool);
+        var first = InstructionTasks.Load(options.Task, options.Seeds[0], options.Queries, options.Pool, textData: options.TextData);
         if (options.Scoring == "likelihood" && first.OpenAnswers)
         {
             throw new ArgumentException($"The task {first.Name} has open answers (no label words to score): use --scoring generation.");
@@ -141,7 +141,7 @@ public static class InContextLearning
                     var label = $"{shots}-shot, {selection.Name}" + (calibrated ? ", calibrated" : "");
                     var spec = new ExperimentSpec
                     {
-                        Model = options.Model, Task = options.Task, Manipulation = "icl", Name = label, Seeds = options.Seeds, Device = options.Device,
+                        Model = options.Model, Task = options.Task, TextData = options.TextData, Manipulation = "icl", Name = label, Seeds = options.Seeds, Device = options.Device,
                         Alignment = options.Scoring == "generation" ? "answer-extraction" : calibrated ? "calibration" : "verbalizer",
                         Budget = new Budget { TrainExamples = 0, PoolExamples = options.Pool, TestExamples = options.Queries },
                         Options = shared with { Shots = shots, Selection = selectionName, Order = options.Order },
@@ -221,7 +221,7 @@ public static class ChainOfThought
         Registries.Tasks.Resolve(options.Task, TaskModality.Text);
         cancellationToken.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
-        var first = InstructionTasks.Load(options.Task, options.Seeds[0], options.Queries, options.Pool);
+        var first = InstructionTasks.Load(options.Task, options.Seeds[0], options.Queries, options.Pool, textData: options.TextData);
         var formats = first.ChainOfThought ?? throw new ArgumentException($"The task {first.Name} has no chain-of-thought format; try addition or a text task.");
         using var backbone = new DecoderBackbone(model, ownsModel: false) { BatchRows = options.BatchRows, ShowRenderedPrompt = options.ShowPrompt };
         var tokensBefore = backbone.TokensProcessed;
@@ -245,7 +245,7 @@ public static class ChainOfThought
             } + (samples > 1 ? $", self-consistency ({samples} samples, T={options.Temperature.ToString("0.##", CultureInfo.InvariantCulture)})" : "");
             var spec = new ExperimentSpec
             {
-                Model = options.Model, Task = options.Task, Manipulation = ManipulationOf(mode), Name = label, Seeds = options.Seeds, Device = options.Device,
+                Model = options.Model, Task = options.Task, TextData = options.TextData, Manipulation = ManipulationOf(mode), Name = label, Seeds = options.Seeds, Device = options.Device,
                 Alignment = AlignmentOf(mode, samples),
                 Budget = new Budget { TrainExamples = 0, PoolExamples = options.Pool, TestExamples = options.Queries },
                 Options = shared with { Shots = shots, Samples = samples },

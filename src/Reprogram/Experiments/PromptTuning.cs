@@ -47,6 +47,8 @@ public sealed record PromptTuningOptions
     public int MaxLength { get; init; } = 64;
     public int Seed { get; init; }
     public string? Device { get; init; }
+    /// <summary>Columns of a data file and the verbalizer's label words (<c>--text-column --label-column --label-words</c>).</summary>
+    public TextDataOptions TextData { get; init; } = new();
 
     public static IReadOnlyList<string> Methods { get; } = ["soft", "prefix", "p-tuning-v2", "vpt-deep", "deep"];
 
@@ -73,13 +75,16 @@ public sealed record PromptTuningOptions
         if (Reparameterisation is <= 0) throw new ArgumentException($"The reparameterisation size must be positive, not {Reparameterisation}.");
         if (Reparameterisation is not null && Method != "prefix") throw new ArgumentException($"--reparameterise applies to prefix-tuning only; {Method} has none (p-tuning-v2 is the prefix learned directly).");
         Registries.Tasks.Resolve(Task, TaskModality.Text);
+        TextData.Validate();
+        if (TextData.LabelWords is not null && Registries.Models.Resolve(Model).Kind == "text encoder")
+            throw new ArgumentException($"--label-words is a decoder's verbalizer; {Model} has a linear head, which learns the classes itself.");
         Spec().Validate();
     }
 
     /// <summary>The experiment these options describe: the method at the embeddings or layers, a linear head on an encoder, a verbalizer on a decoder.</summary>
     public ExperimentSpec Spec() => new()
     {
-        Model = Model, Task = Task, Manipulation = Method, Seeds = [Seed], Device = Device, KeepLearned = true,
+        Model = Model, Task = Task, TextData = TextData, Manipulation = Method, Seeds = [Seed], Device = Device, KeepLearned = true,
         Alignment = Registries.Models.Resolve(Model).Kind == "text encoder" ? "linear" : "verbalizer",
         Budget = new Budget { TrainExamples = TrainCount, TestExamples = TestCount, Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate },
         Options = new MethodOptions { Tokens = Tokens, Init = Init, InitText = InitText, Reparameterisation = Reparameterisation, MaxLength = MaxLength },

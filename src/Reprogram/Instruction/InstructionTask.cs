@@ -45,18 +45,22 @@ public static class InstructionTasks
 
     /// <summary>
     /// The task <paramref name="name"/> for one seed: <paramref name="queries"/> test queries, a pool of
-    /// <paramref name="pool"/> demonstrations and <paramref name="train"/> training examples.
+    /// <paramref name="pool"/> demonstrations and <paramref name="train"/> training examples; <paramref name="textData"/>
+    /// names a data file's columns and the label words (text tasks only; null: the defaults).
     /// </summary>
-    public static InstructionTask Load(string name, int seed, int queries = 100, int pool = 32, int train = 0)
+    public static InstructionTask Load(string name, int seed, int queries = 100, int pool = 32, int train = 0, TextDataOptions? textData = null)
     {
         if (queries < 1) throw new ArgumentException($"The number of queries must be at least 1, not {queries}.");
         if (pool < 0 || train < 0) throw new ArgumentException($"The pool and the training set cannot be negative ({pool}, {train}).");
-        return name.Trim().ToLowerInvariant() switch
+        var key = name.Trim().ToLowerInvariant();
+        if (key is Rules or HeldOutRule or Addition or "arith" && textData is not null && (textData.HasCustomColumns || textData.LabelWords is not null))
+            throw new ArgumentException($"--text-column, --label-column and --label-words apply to text tasks (sentiment, fortunes or a file), not to {key}.");
+        return key switch
         {
             Rules => RuleInference(seed, queries, pool, train),
             HeldOutRule => HeldOutRuleTask(seed, queries, pool, train),
             Addition or "arith" => ThreeDigitAddition(seed, queries, pool, train),
-            _ => FromTextDataset(TextDataSets.Load(name, 0), seed, queries, pool, train),
+            _ => FromTextDataset(TextDataSets.Load(name, 0, textData), seed, queries, pool, train),
         };
     }
 
@@ -194,19 +198,21 @@ public static class InstructionTasks
         var rest = Enumerable.Range(0, data.Count).Except(testRows).ToArray();
         var trainRows = train == 0 ? [] : classification ? BalancedSubset(data, rest, train, seed) : Demonstrations.Permutation(rest.Length, seed).Take(train).Select(i => rest[i]).ToArray();
         if (train > 0 && trainRows.Length == 0) throw new ArgumentException($"{data.Name} has no rows left for training after {testRows.Length} queries (fewer --test).");
-        var numeric = data.ClassNames.All(c => decimal.TryParse(c, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out _));
+        // Demonstrations and answers use the label words (--label-words), else the class names.
+        var words = data.Verbalized;
+        var numeric = words.All(c => decimal.TryParse(c, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out _));
         TaskExample[] Examples(int[] rows) =>
-            rows.Select(r => new TaskExample(data.Texts[r], data.ClassNames[data.Labels[r]], null, data.Rationales?[r]) { Id = $"{data.Name}#{r}" }).ToArray();
+            rows.Select(r => new TaskExample(data.Texts[r], words[data.Labels[r]], null, data.Rationales?[r]) { Id = $"{data.Name}#{r}" }).ToArray();
         return new InstructionTask
         {
             Name = data.Name,
             Seed = seed,
             Description = $"{data.Name} ({testRows.Length} queries, pool of {poolRows.Length}{(train > 0 ? $", {trainRows.Length} training examples" : "")}, " +
-                          $"labels {string.Join(", ", data.ClassNames)}; {data.Source})",
+                          $"labels {string.Join(", ", words)}; {data.Source})",
             Queries = Examples(testRows),
             Pool = Examples(poolRows),
             Train = Examples(trainRows),
-            Labels = data.ClassNames,
+            Labels = words,
             Template = new PromptTemplate("", "Input: {input}\nLabel: {label}", "\n\n", "Input: {input}\nLabel:"),
             Extraction = new AnswerExtraction(Strict: @"^\s*(\S+)", Flexible: null),
             MaxNewTokens = 8,

@@ -46,6 +46,8 @@ public static class TorchRuntime
             if (_loaded) return;
             // Before libtorch starts its threads, so that they too share glibc's main arena where they can.
             NativeAllocator.Apply();
+            // A copy of libLibTorchSharp.so that would not load here is repaired first (see LibTorchAutoRepair).
+            if (LibTorchAutoRepair.BeforeLoad().Summary is { } repaired) Console.Error.WriteLine(repaired);
             try
             {
                 torch.InitializeDeviceType(DeviceType.CPU);

@@ -4,7 +4,7 @@ using Reprogram.Instruction;
 namespace Reprogram.Experiments;
 
 /// <summary>What drawing a task's split is given: the name or path, the seed, and the sizes.</summary>
-public sealed record TaskRequest(string Spec, int Seed, SplitSizes Sizes);
+public sealed record TaskRequest(string Spec, int Seed, SplitSizes Sizes, Data.TextDataOptions? TextData = null);
 
 /// <summary>A task by name (or a family of paths): its modality, whether its answers are open, and how a seed's split is drawn.</summary>
 public sealed record TaskEntry : RegistryEntry
@@ -13,16 +13,27 @@ public sealed record TaskEntry : RegistryEntry
     /// <summary>Open answers (a sum, a word problem): read by generation, not chosen among classes.</summary>
     public bool OpenAnswers { get; init; }
     public required Func<TaskRequest, TaskSplit> Split { get; init; }
+    /// <summary>Which of --text-column/--label-column (a file's columns) and --label-words (class names read as words) apply.</summary>
+    public TextDataUse TextData { get; init; }
+}
+
+/// <summary>What a task takes of <see cref="Data.TextDataOptions"/>.</summary>
+[Flags]
+public enum TextDataUse
+{
+    None = 0,
+    LabelWords = 1,
+    Columns = 2,
 }
 
 /// <summary>The tasks of the registry (see <see cref="Registries.Tasks"/>).</summary>
 public static class TaskEntries
 {
-    private static TaskSplit Text(TaskRequest r) => InstructionTasks.Load(r.Spec, r.Seed, r.Sizes.Test, r.Sizes.Pool, r.Sizes.Train);
+    private static TaskSplit Text(TaskRequest r) => InstructionTasks.Load(r.Spec, r.Seed, r.Sizes.Test, r.Sizes.Pool, r.Sizes.Train, r.TextData);
     private static TaskSplit Image(TaskRequest r) => ImageTasks.Load(r.Spec, r.Seed, r.Sizes);
 
     private static bool IsTextFile(string spec) =>
-        Path.GetExtension(spec).ToLowerInvariant() is ".csv" or ".jsonl" or ".json" && !Directory.Exists(spec);
+        Path.GetExtension(spec).ToLowerInvariant() is ".csv" or ".tsv" or ".jsonl" or ".json" && !Directory.Exists(spec);
 
     public static IReadOnlyList<TaskEntry> All { get; } =
     [
@@ -44,12 +55,12 @@ public static class TaskEntries
         },
         new()
         {
-            Name = "sentiment", Modality = TaskModality.Text, Split = Text,
+            Name = "sentiment", Modality = TaskModality.Text, Split = Text, TextData = TextDataUse.LabelWords,
             Description = "A generated two-class sentiment task (negative, positive) from templates and word lists.",
         },
         new()
         {
-            Name = "fortunes", Modality = TaskModality.Text, Split = Text,
+            Name = "fortunes", Modality = TaskModality.Text, Split = Text, TextData = TextDataUse.LabelWords,
             Description = "Real quotes from Debian's fortune files, labelled by category (computers, food, love, science).",
         },
         new()
@@ -64,8 +75,10 @@ public static class TaskEntries
         },
         new()
         {
-            Name = "<.csv or .jsonl file>", Modality = TaskModality.Text, Split = Text, Accepts = IsTextFile,
-            Description = "Your labelled texts: a CSV with text and label columns (and optionally rationale), or JSONL objects with the same keys.",
+            Name = "<.csv, .tsv or .jsonl file>", Modality = TaskModality.Text, Split = Text, Accepts = IsTextFile,
+            TextData = TextDataUse.LabelWords | TextDataUse.Columns,
+            Description = "Your labelled texts: a CSV or TSV with text and label columns (and optionally rationale), or JSONL objects with the same keys " +
+                          "(other columns: --text-column, --label-column).",
         },
         new()
         {

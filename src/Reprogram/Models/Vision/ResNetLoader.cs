@@ -34,10 +34,13 @@ public static class ResNetLoader
 
     /// <summary>
     /// ResNet18.onnx next to the app (DnnImageModels/ResNet18Onnx/, where the package's build props copy it) or in the
-    /// NuGet cache ($NUGET_PACKAGES, else ~/.nuget/packages; version 0.23.1 first); null when absent
-    /// (show <see cref="CntkResNet18MissingMessage"/>).
+    /// NuGet cache ($NUGET_PACKAGES, else ~/.nuget/packages; version 0.23.1 first); when absent, the package is downloaded
+    /// into the cache first (<see cref="Runtime.ModelPackages"/>); null when that fails too (show <see cref="CntkResNet18MissingMessage"/>).
     /// </summary>
-    public static string? FindCntkResNet18Onnx()
+    public static string? FindCntkResNet18Onnx() =>
+        FindCntkResNet18OnnxHere() ?? (Runtime.ModelPackages.Download(CntkResNet18PackageId, CntkResNet18PackageVersion) ? FindCntkResNet18OnnxHere() : null);
+
+    private static string? FindCntkResNet18OnnxHere()
     {
         var relative = Path.Combine("DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
         var candidates = new List<string>
@@ -52,7 +55,7 @@ public static class ResNetLoader
 
     /// <summary>Finds (<see cref="FindCntkResNet18Onnx"/>) and loads the CNTK ResNet-18; throws with how to get it when absent.</summary>
     public static ResNet LoadCntkResNet18() =>
-        LoadCntkResNet18(FindCntkResNet18Onnx() ?? throw new FileNotFoundException(CntkResNet18MissingMessage));
+        LoadCntkResNet18(FindCntkResNet18Onnx() ?? throw new FileNotFoundException(CntkResNet18MissingMessage + Runtime.ModelPackages.FailureNote));
 
     // ---------------------------------------------------------------------------------------------------------------
     // The CNTK ResNet-18 from ONNX
