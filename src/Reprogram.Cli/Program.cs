@@ -8,6 +8,8 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        // Before anything can load libtorch: MKL's fast path on AMD needs its shim in front of libtorch (MklOnAmd).
+        MklOnAmd.Apply();
         var root = new RootCommand("reprogram: run reprogrammability notebooks and experiments from the command line.");
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(DoctorCommand());
