@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Globalization;
+using Reprogram.Alignments;
+using Reprogram.Experiments;
+using Reprogram.Frozen;
+using Reprogram.Manipulations;
+using Reprogram.Models.Causal;
+using Reprogram.Models.Vision;
+using Reprogram.Runtime;
+using Reprogram.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Reprogram.Cli;
+
+/// <summary>
+/// One fixed workload of <c>reprogram bench</c>: our own step, measured in-process (per-step rates after
+/// <paramref name="Warmup"/> steps, per part: most workloads have one part, named ""), and the PyTorch script doing
+/// exactly the same work (in <c>bench/</c> next to the program, its exact spec in its header).
+/// <paramref name="FlopsPerUnit"/> gives the matrix-product operations behind one unit of the rate (an image, a token,
+/// a query; 1e9 where the rate is GFLOP/s itself), for the achieved GFLOP/s next to the machine's peak.
+/// <paramref name="Jemalloc"/>: whether the reference also runs with jemalloc (not for GEMM, which allocates nothing per call).
+/// </summary>
+public sealed record BenchWorkload(
+    string Name,
+    string Unit,
+    string Description,
+    int DefaultSteps,
+    Func<int, int, IReadOnlyDictionary<string, IReadOnlyList<double>>> Ours,
+    string Script,
+    string[] ScriptArgs,
+    Func<string, double> FlopsPerUnit,
+    int Warmup = 2,
+    bool Jemalloc = true);
+
+/// <summary>The workloads and our side of each: the product's own training steps and scoring, and plain GEMMs.</summary>
+public static class BenchWorkloads
+{
+    // vocab, layers, heads, hidden, demonstration and query tokens, queries.
+    private static readonly string[] IclShape = ["8192", "4", "6", "384", "12", "6", "200"];
+    private static readonly int[] ResNetBlocks = [2, 2, 2, 3];
+
+    /// <summary>The GEMM shapes: [m, k] x [k, n], as matmul or as a linear layer (x W^T, W stored [n, k]).</summary>
+    public static IReadOnlyList<(string Part, ScalarType Type, int M, int K, int N, bool Linear)> GemmParts { get; } =
+    [
+        ("fp32 matmul 1024^3", ScalarType.Float32, 1024, 1024, 1024, false),
+        ("fp32 linear [256,768]x[768,3072]", ScalarType.Float32, 256, 768, 3072, true),
+        ("bf16 matmul 1024^3", ScalarType.BFloat16, 1024, 1024, 1024, false),
+        ("bf16 linear [256,768]x[768,3072]", ScalarType.BFloat16, 256, 768, 3072, true),
+    ];
+
+    public static List<BenchWorkload> All { get; } =
+    [
+        new("gemm", "GFLOP/s",
+            "plain GEMMs: a 1024^3 matmul and a GPT-2 MLP linear ([256,768] x [768,3072]) in fp32 and bf16; the best fp32 one measured is the peak",
+            10, GemmRates, "gemm.py", [], _ => 1e9, Warmup: 1, Jemalloc: false),
+        new("pad-prompt", "images/s",
+            "the pad-prompt step of #!reprogram: frozen ResNet-18 [2,2,2,3], batch 32, 84 px padded to 112 px, linear head, Adam",
+            4, One(PadPromptRates), "pad_prompt.py", [], _ => BenchFlops.PadPromptStep(ResNetBlocks, 112, 10)),
+        new("soft-prompt-tiny", "tokens/s",
+            "the soft-prompt step of #!soft-prompt on a decoder: frozen TinyGpt (vocab 512, 4 layers, 4 heads, 128 hidden), 8 soft tokens, batch 16 x 64, verbalizer, Adam",
+            4, One((steps, warmup) => SoftPromptRates(new GptConfig(512, 128, 4, 4, 128), 16, steps, warmup)), "soft_prompt.py", ["512", "4", "4", "128", "16"],
+            _ => BenchFlops.SoftPromptStep(4, 128, 512, 72) / 64),
+        new("soft-prompt-gpt2", "tokens/s",
+            "the same step on a GPT-2-small shape (vocab 50257, 12 layers, 12 heads, 768 hidden, random weights), batch 4 x 64",
+            2, One((steps, warmup) => SoftPromptRates(new GptConfig(50257, 128, 12, 12, 768), 4, steps, warmup)), "soft_prompt.py", ["50257", "12", "12", "768", "4"],
+            _ => BenchFlops.SoftPromptStep(12, 768, 50257, 72) / 64, Warmup: 1),
+        new("icl-16shot-cached", "queries/s",
+            "16-shot label-word scoring of #!icl, 200 queries, with the shared-prefix cache: frozen TinyGpt (vocab 8192, 4 layers, 6 heads, 384 hidden), " +
+            "16 demonstrations x 12 tokens, 6-token queries, 3 one-token label words, batches of 32",
+            2, One((steps, warmup) => IclScoringRates(true, steps, warmup)), "icl_scoring.py", [.. IclShape, "1"],
+            _ => BenchFlops.IclEvaluation(4, 384, 8192, 16 * 12, 6, 200, cached: true) / 200, Warmup: 1),
+        new("icl-16shot-uncached", "queries/s",
+            "the same evaluation recomputing the demonstrations for every query",
+            2, One((steps, warmup) => IclScoringRates(false, steps, warmup)), "icl_scoring.py", [.. IclShape, "0"],
+            _ => BenchFlops.IclEvaluation(4, 384, 8192, 16 * 12, 6, 200, cached: false) / 200, Warmup: 1),
+    ];
+
+    /// <summary>Whether this CPU multiplies bf16 natively (AVX512_BF16 or AMX); without, the gemm workload's bf16 parts are not run (one 1024^3 product takes seconds).</summary>
+    public static bool Bf16Native => CpuFeatures.Current?.HasNativeBf16 ?? false;
+
+    /// <summary>Scoring tokens per second of the last ICL runs (cached, uncached), for the summary line.</summary>
+    public static Dictionary<bool, double> IclTokensPerSecond { get; } = new();
+
+    private static Func<int, int, IReadOnlyDictionary<string, IReadOnlyList<double>>> One(Func<int, int, IReadOnlyList<double>> rates) =>
+        (steps, warmup) => new Dictionary<string, IReadOnlyList<double>> { [""] = rates(steps, warmup) };
+
+    /// <summary>GFLOP/s of each GEMM call: up to <paramref name="steps"/> calls per part after the warm-up, at most ~2 s per part (bf16 without hardware support is very slow).</summary>
+    private static IReadOnlyDictionary<string, IReadOnlyList<double>> GemmRates(int steps, int warmup) => ComputeThread.Run(() =>
+    {
+        var result = new Dictionary<string, IReadOnlyList<double>>();
+        manual_seed(0);
+        foreach (var (part, type, m, k, n, linear) in GemmParts)
+        {
+            if (type == ScalarType.BFloat16 && !Bf16Native) continue;
+            using var scope = NewDisposeScope();
+            var a = randn(m, k).to(type);
+            var b = linear ? randn(n, k).to(type) : randn(k, n).to(type);
+            Tensor Call() => linear ? nn.functional.linear(a, b) : a.matmul(b);
+            var flops = 2.0 * m * k * n;
+            for (var i = 0; i < warmup; i++) Call().Dispose();
+            var rates = new List<double>();
+            var budget = Stopwatch.StartNew();
+            while (rates.Count < steps && (rates.Count == 0 || budget.Elapsed.TotalSeconds < 2))
+            {
+                var clock = Stopwatch.StartNew();
+                Call().Dispose();
+                rates.Add(flops / clock.Elapsed.TotalSeconds / 1e9);
+            }
+            result[part] = rates;
+        }
+        return (IReadOnlyDictionary<string, IReadOnlyList<double>>)result;
+    });
+
+    /// <summary>Images per second of each timed step of the pad-prompt task (Reprogram's own task and trainer).</summary>
+    private static IReadOnlyList<double> PadPromptRates(int steps, int warmup)
+    {
+        manual_seed(0);
+        using var frozen = new FrozenModel<ResNet>(new ResNet(ResNetBlocks, null, ResNetPreprocessing.ImageNetRgb), "resnet18-shape", CPU);
+        using var images = rand(32 * (steps + warmup), 3, 84, 84);
+        using var labels = randint(10, [32 * (steps + warmup)]);
+        var task = new ImageReprogrammingTask<ResNet>(frozen, new PaddingPrompt(3, 112, 84),
+            new LinearHead(512, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), 0), images, labels);
+        return StepRates(task, 32, 32, warmup);
+    }
+
+    /// <summary>Tokens per second of each timed step of the soft-prompt task on a frozen decoder of this shape.</summary>
+    private static IReadOnlyList<double> SoftPromptRates(GptConfig config, int batch, int steps, int warmup)
+    {
+        manual_seed(0);
+        using var frozen = new FrozenModel<TinyGpt>(new TinyGpt(config), "gpt-shape", CPU);
+        var n = batch * (steps + warmup);
+        using var ids = randint(4, config.VocabularySize, [n, 64]);
+        using var lengths = full(n, 64L, dtype: ScalarType.Int64);
+        using var labels = randint(2, [n]);
+        var prompt = SoftPrompt.Create(frozen.Model, 8, SoftPromptInit.Random, 0);
+        var task = new TokenClassificationTask<TinyGpt>(frozen, prompt, new Verbalizer(["a", "b"], [1L, 2L]), ids, lengths, labels);
+        return StepRates(task, batch, batch * 64, warmup);
+    }
+
+    /// <summary>Queries per second of whole 16-shot evaluations (Reprogram's LikelihoodScoring), on the compute thread.</summary>
+    private static IReadOnlyList<double> IclScoringRates(bool cached, int steps, int warmup) => ComputeThread.Run(() =>
+    {
+        manual_seed(0);
+        var (vocab, layers, heads, hidden, demo, query, queries) = (8192, 4, 6, 384, 12, 6, 200);
+        using var model = new TinyGpt(new GptConfig(vocab, 16 * demo + query + 8, layers, heads, hidden));
+        model.eval();
+        var random = new Random(0);
+        long[] Ids(int n) => Enumerable.Range(0, n).Select(_ => (long)random.Next(1, vocab)).ToArray();
+        var prefix = Ids(16 * demo);
+        var requests = Enumerable.Range(0, queries).Select(_ => new Instruction.ScoringRequest(prefix, Ids(query), [Ids(1), Ids(1), Ids(1)])).ToArray();
+        var rates = new List<double>();
+        for (var step = 0; step < warmup + steps; step++)
+        {
+            var clock = Stopwatch.StartNew();
+            var (_, cost) = Instruction.LikelihoodScoring.Score(model, requests, cached, batchRows: 32);
+            var seconds = clock.Elapsed.TotalSeconds;
+            if (step < warmup) continue;
+            rates.Add(queries / seconds);
+            IclTokensPerSecond[cached] = cost.Tokens / seconds;
+        }
+        return (IReadOnlyList<double>)rates;
+    });
+
+    /// <summary>Trains one epoch with a report after every step; the rate of each step after the warm-up.</summary>
+    private static IReadOnlyList<double> StepRates(ITrainingTask task, int batch, int workPerStep, int warmup)
+    {
+        var times = new List<double> { 0 };
+        var interval = Trainer.ProgressInterval;
+        Trainer.ProgressInterval = TimeSpan.Zero;
+        try
+        {
+            Trainer.Train(task, new TrainingOptions { Epochs = 1, BatchSize = batch, LearningRate = 0.01, Seed = 0 },
+                new StepTimes(times));
+        }
+        finally
+        {
+            Trainer.ProgressInterval = interval;
+        }
+        return times.Zip(times.Skip(1), (a, b) => workPerStep / (b - a)).Skip(warmup).ToArray();
+    }
+
+    private sealed class StepTimes(List<double> times) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => times.Add(value.Elapsed.TotalSeconds);
+    }
+}
