@@ -27,6 +27,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
     public string? MaxTokens { get; set; }
     public string? Batch { get; set; }
     public string? Device { get; set; }
+    public string? Precision { get; set; }
     public string? Export { get; set; }
     public string? Name { get; set; }
 
@@ -48,6 +49,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         MaxNewTokens = Int(MaxTokens, "--max-tokens") ?? d.MaxNewTokens,
         BatchRows = Int(Batch, "--batch") ?? d.BatchRows,
         Device = Device ?? d.Device,
+        Precision = Precision is null ? d.Precision : Reprogram.Runtime.PrecisionSupport.Parse(Precision),
     };
 
     /// <summary>Templates are written on one line in a magic command: \n and \t stand for a new line and a tab.</summary>
@@ -82,6 +84,8 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         new KernelDirectiveParameter("--max-tokens", "Longest generated answer in tokens. Default: the task's.") { TypeHint = "number" },
         new KernelDirectiveParameter("--batch", "Rows scored or generated together. Default 32.") { TypeHint = "number" },
         new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
+        new KernelDirectiveParameter("--precision", "fp32 or bf16: the frozen model's forward passes (bf16 runs a bf16 copy; needs AVX512_BF16/AMX or a GPU). Default fp32.")
+            .AddCompletions(() => Reprogram.Runtime.PrecisionSupport.Names),
         new KernelDirectiveParameter("--export", "Write the per-query records to a .csv file, or the whole run to a .json file."),
         new KernelDirectiveParameter("--name", $"The C# variable that holds the result. Default {variable}."),
     ];

@@ -31,6 +31,8 @@ public abstract record InstructionOptionsBase
     public string? Device { get; init; }
     /// <summary>Rows scored or generated together.</summary>
     public int BatchRows { get; init; } = 32;
+    /// <summary>The frozen model's forward passes: fp32, or bf16 on a bf16 copy (needs AVX512_BF16/AMX or a GPU; see PrecisionSupport).</summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
 
     protected void ValidateCommon()
     {

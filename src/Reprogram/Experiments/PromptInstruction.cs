@@ -70,7 +70,7 @@ public static class PromptInstruction
         Seed = seeds[0],
         ChecksumBefore = model.ChecksumBefore,
         ChecksumAfter = checksumAfter,
-        Settings = settings,
+        Settings = model.Precision == Precision.Fp32 ? settings : new(settings) { ["precision"] = model.PrecisionNote },
     };
 
     /// <summary>Reports progress at most every 100 ms (and at the end).</summary>
@@ -120,6 +120,7 @@ public static class InContextLearning
         CancellationToken cancellationToken, ISentenceEmbedder? embedder)
     {
         options.Validate();
+        model.UsePrecision(options.Precision);
         if (options.Scoring == "likelihood" && !model.CanScore)
         {
             throw new ArgumentException($"{model.Identity} is a remote chat model: it cannot score label words. Use --scoring generation.");
@@ -350,6 +351,7 @@ public static class ChainOfThought
         CancellationToken cancellationToken)
     {
         options.Validate();
+        model.UsePrecision(options.Precision);
         var clock = Stopwatch.StartNew();
         var tasks = options.Seeds.Select(seed => InstructionTasks.Load(options.Task, seed, options.Queries, options.Pool)).ToArray();
         var first = tasks[0];
