@@ -2,6 +2,7 @@ using System.Text.Json;
 using Reprogram.Alignments;
 using Reprogram.Experiments;
 using Reprogram.Frozen;
+using Reprogram.Instruction;
 using Reprogram.Manipulations;
 using Reprogram.Models.Causal;
 using Reprogram.Runtime;
@@ -18,13 +19,60 @@ public static class NativeProbe
 {
     public static int Main(string[] args)
     {
-        if (args is not ["probe", "mkl"])
+        switch (args)
         {
-            Console.Error.WriteLine("usage: dotnet Reprogram.Tests.dll probe mkl");
-            return 2;
+            case ["probe", "mkl"]:
+                Console.WriteLine(JsonSerializer.Serialize(Mkl()));
+                return 0;
+            case ["probe", "bf16-agreement", .. var rest]:
+                Bf16Agreement(rest is ["ci"]);
+                return 0;
+            default:
+                Console.Error.WriteLine("usage: dotnet Reprogram.Tests.dll probe mkl | probe bf16-agreement [ci]");
+                return 2;
         }
-        Console.WriteLine(JsonSerializer.Serialize(Mkl()));
-        return 0;
+    }
+
+    /// <summary>
+    /// Tutorial 04's #!icl and #!cot runs (its full settings, or its CI settings with "ci") in fp32 and in bf16, on the
+    /// same loaded models: per setting the accuracies, the share of queries whose extracted answer is identical, and the
+    /// wall times. bf16 runs even where it is emulated (REPROGRAM_BF16=allow-slow is set here), so the times mean
+    /// something only on hardware with native bf16.
+    /// </summary>
+    private static void Bf16Agreement(bool ci)
+    {
+        PrecisionSupport.AllowEmulated = true;
+        var icl = new InContextOptions { Queries = ci ? 30 : 100, Seeds = ci ? [0, 1] : [0, 1, 2, 3, 4] };
+        var cot = new ChainOfThoughtOptions { Queries = ci ? 20 : 100, Seeds = ci ? [0] : [0, 1, 2] };
+        var runs = new (string Name, Func<Precision, InstructionResult> Run)[]
+        {
+            ("icl shots", p => InContextLearning.Run(icl with { Shots = [0, 1, 2, 4, 8], Precision = p })),
+            ("icl selection", p => InContextLearning.Run(icl with { Shots = [1, 2, 4], Selections = ["random", "balanced", "similar"], Precision = p })),
+            ("icl calibration", p => InContextLearning.Run(icl with { Shots = [0, 2, 4, 8], Calibration = "both", Precision = p })),
+            ("cot", p => ChainOfThought.Run(cot with { Modes = ["direct", "zero-shot"], Samples = 5, Temperature = 0.7, Precision = p })),
+        };
+        long same = 0, total = 0;
+        Console.WriteLine($"CPU: {CpuFeatures.Current?.Describe()}; {CpuFeatures.Current?.VectorFlags()}; tutorial 04 {(ci ? "CI" : "full")} settings.");
+        Console.WriteLine("| run | setting | fp32 accuracy | bf16 accuracy | difference | identical answers | fp32 s | bf16 s |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var (name, run) in runs)
+        {
+            var fp32 = run(Precision.Fp32);
+            var bf16 = run(Precision.Bf16);
+            if (!bf16.FrozenUnchanged || bf16.ChecksumBefore != fp32.ChecksumBefore) throw new InvalidOperationException("The frozen fp32 weights changed.");
+            foreach (var setting in fp32.Settings)
+            {
+                var other = bf16[setting.Label];
+                var pairs = setting.Records.Zip(other.Records).ToArray();
+                if (pairs.Any(p => p.First.Query != p.Second.Query || p.First.Seed != p.Second.Seed)) throw new InvalidOperationException("Records do not line up.");
+                var identical = pairs.Count(p => p.First.Extracted == p.Second.Extracted);
+                same += identical;
+                total += pairs.Length;
+                Console.WriteLine(FormattableString.Invariant(
+                    $"| {name} | {setting.Label} | {setting.Accuracy:P1} | {other.Accuracy:P1} | {100 * (other.Accuracy - setting.Accuracy):+0.0;-0.0;0.0} pt | {identical}/{pairs.Length} ({100.0 * identical / pairs.Length:0.0}%) | {fp32.WallTime.TotalSeconds:0.0} | {bf16.WallTime.TotalSeconds:0.0} |"));
+            }
+        }
+        Console.WriteLine(FormattableString.Invariant($"All settings: {same}/{total} answers identical ({100.0 * same / total:0.00}%)."));
     }
 
     public sealed record MklProbe(string? LibTorchBeforeApply, bool InEffect, string Summary, string? ShimPath, string? ResolvedTo,
