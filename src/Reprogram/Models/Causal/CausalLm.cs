@@ -152,9 +152,11 @@ public static class CausalLm
     /// <summary>
     /// Whether <see cref="Attend"/> uses libtorch's fused scaled_dot_product_attention (one operator, and on the CPU a
     /// flash-attention kernel that never materialises the [T, S] scores) instead of matmul, mask, softmax, matmul. Both
-    /// compute the same function; the switch exists for comparisons (reprogram bench, the decoder parity tests).
+    /// compute the same function; the switch exists for comparisons (reprogram bench, the decoder parity tests), and
+    /// REPROGRAM_FUSED_ATTENTION=off sets it off for a whole process.
     /// </summary>
-    public static bool FusedAttention { get; set; } = true;
+    public static bool FusedAttention { get; set; } =
+        Environment.GetEnvironmentVariable("REPROGRAM_FUSED_ATTENTION")?.Trim().ToLowerInvariant() is not ("off" or "0" or "false" or "no");
 
     /// <summary>
     /// Causal attention of q [B, H, T, hd] over prefix keys [B, H or kvH, P, hd] (always visible) and keys [B, kvH, S, hd]
