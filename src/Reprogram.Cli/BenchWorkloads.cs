@@ -36,8 +36,10 @@ public sealed record BenchWorkload(
 /// <summary>The workloads and our side of each: the product's own training steps and scoring, and plain GEMMs.</summary>
 public static class BenchWorkloads
 {
-    // vocab, layers, heads, hidden, demonstration and query tokens, queries.
-    private static readonly string[] IclShape = ["8192", "4", "6", "384", "12", "6", "200"];
+    // vocab, layers, heads, hidden, demonstration and query tokens. Queries: 200 with the cache (its prefix pass is shared
+    // by all), 64 without (each query costs the same there, so fewer give the same rate at a third of the time).
+    private static readonly string[] IclShape = ["8192", "4", "6", "384", "12", "6"];
+    private const int CachedQueries = 200, UncachedQueries = 64;
     private static readonly int[] ResNetBlocks = [2, 2, 2, 3];
 
     /// <summary>The GEMM shapes: [m, k] x [k, n], as matmul or as a linear layer (x W^T, W stored [n, k]).</summary>
@@ -68,16 +70,32 @@ public static class BenchWorkloads
         new("icl-16shot-cached", "queries/s",
             "16-shot label-word scoring of #!icl, 200 queries, with the shared-prefix cache: frozen TinyGpt (vocab 8192, 4 layers, 6 heads, 384 hidden), " +
             "16 demonstrations x 12 tokens, 6-token queries, 3 one-token label words, batches of 32",
-            2, One((steps, warmup) => IclScoringRates(true, steps, warmup)), "icl_scoring.py", [.. IclShape, "1"],
-            _ => BenchFlops.IclEvaluation(4, 384, 8192, 16 * 12, 6, 200, cached: true) / 200, Warmup: 1),
+            2, (steps, warmup) => IclCachedRates(steps, warmup), "icl_scoring.py", [.. IclShape, $"{CachedQueries}", "1"],
+            _ => BenchFlops.IclEvaluation(4, 384, 8192, 16 * 12, 6, CachedQueries, cached: true) / CachedQueries, Warmup: 1),
         new("icl-16shot-uncached", "queries/s",
-            "the same evaluation recomputing the demonstrations for every query",
-            2, One((steps, warmup) => IclScoringRates(false, steps, warmup)), "icl_scoring.py", [.. IclShape, "0"],
-            _ => BenchFlops.IclEvaluation(4, 384, 8192, 16 * 12, 6, 200, cached: false) / 200, Warmup: 1),
+            $"the same scoring recomputing the demonstrations for every query, {UncachedQueries} queries (the rate per query does not depend on their number)",
+            2, One((steps, warmup) => IclScoringRates(false, steps, warmup)), "icl_scoring.py", [.. IclShape, $"{UncachedQueries}", "0"],
+            _ => BenchFlops.IclEvaluation(4, 384, 8192, 16 * 12, 6, UncachedQueries, cached: false) / UncachedQueries, Warmup: 1),
     ];
 
     /// <summary>Whether this CPU multiplies bf16 natively (AVX512_BF16 or AMX); without, the gemm workload's bf16 parts are not run (one 1024^3 product takes seconds).</summary>
     public static bool Bf16Native => CpuFeatures.Current?.HasNativeBf16 ?? false;
+
+    /// <summary>
+    /// The cached evaluation in fp32 and, where the CPU multiplies bf16 natively (or REPROGRAM_BF16=allow-slow), the same evaluation on a bf16 copy of
+    /// the model (part "bf16"; the reference has no such part). The share of queries whose best label word is the same
+    /// in both goes to <see cref="Bf16Agreement"/>.
+    /// </summary>
+    private static IReadOnlyDictionary<string, IReadOnlyList<double>> IclCachedRates(int steps, int warmup)
+    {
+        var parts = new Dictionary<string, IReadOnlyList<double>> { [""] = IclScoringRates(true, steps, warmup) };
+        // Emulated bf16 (REPROGRAM_BF16=allow-slow) is slower than fp32 but shows the agreement.
+        if (Bf16Native || PrecisionSupport.AllowEmulated) parts["bf16"] = IclScoringRates(true, steps, warmup, bf16: true);
+        return parts;
+    }
+
+    /// <summary>Queries whose predicted label word is the same with the bf16 copy as with fp32 (last cached bf16 run): identical, all.</summary>
+    public static (int Identical, int Queries)? Bf16Agreement { get; private set; }
 
     /// <summary>Scoring tokens per second of the last ICL runs (cached, uncached), for the summary line.</summary>
     public static Dictionary<bool, double> IclTokensPerSecond { get; } = new();
@@ -138,26 +156,34 @@ public static class BenchWorkloads
         return StepRates(task, batch, batch * 64, warmup);
     }
 
-    /// <summary>Queries per second of whole 16-shot evaluations (Reprogram's LikelihoodScoring), on the compute thread.</summary>
-    private static IReadOnlyList<double> IclScoringRates(bool cached, int steps, int warmup) => ComputeThread.Run(() =>
+    /// <summary>Queries per second of whole 16-shot evaluations (Reprogram's LikelihoodScoring), on the compute thread; with <paramref name="bf16"/> on a bf16 copy of the model.</summary>
+    private static IReadOnlyList<double> IclScoringRates(bool cached, int steps, int warmup, bool bf16 = false) => ComputeThread.Run(() =>
     {
         manual_seed(0);
-        var (vocab, layers, heads, hidden, demo, query, queries) = (8192, 4, 6, 384, 12, 6, 200);
+        var (vocab, layers, heads, hidden, demo, query, queries) = (8192, 4, 6, 384, 12, 6, cached ? CachedQueries : UncachedQueries);
         using var model = new TinyGpt(new GptConfig(vocab, 16 * demo + query + 8, layers, heads, hidden));
         model.eval();
+        using var copy = bf16 ? CausalLmCopy.As(model, ScalarType.BFloat16, CPU) : null;
         var random = new Random(0);
         long[] Ids(int n) => Enumerable.Range(0, n).Select(_ => (long)random.Next(1, vocab)).ToArray();
         var prefix = Ids(16 * demo);
         var requests = Enumerable.Range(0, queries).Select(_ => new Instruction.ScoringRequest(prefix, Ids(query), [Ids(1), Ids(1), Ids(1)])).ToArray();
         var rates = new List<double>();
+        double[][] scores = [];
         for (var step = 0; step < warmup + steps; step++)
         {
             var clock = Stopwatch.StartNew();
-            var (_, cost) = Instruction.LikelihoodScoring.Score(model, requests, cached, batchRows: 32);
+            (scores, var cost) = Instruction.LikelihoodScoring.Score(copy ?? model, requests, cached, batchRows: 32);
             var seconds = clock.Elapsed.TotalSeconds;
             if (step < warmup) continue;
             rates.Add(queries / seconds);
-            IclTokensPerSecond[cached] = cost.Tokens / seconds;
+            if (!bf16) IclTokensPerSecond[cached] = cost.Tokens / seconds;
+        }
+        if (bf16)
+        {
+            var (reference, _) = Instruction.LikelihoodScoring.Score(model, requests, cached, batchRows: 32);
+            static int Best(double[] s) => Array.IndexOf(s, s.Max());
+            Bf16Agreement = (reference.Zip(scores).Count(p => Best(p.First) == Best(p.Second)), queries);
         }
         return (IReadOnlyList<double>)rates;
     });

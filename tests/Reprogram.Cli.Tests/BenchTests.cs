@@ -54,12 +54,34 @@ public class BenchTests
     public void Automatic_rounds_run_at_least_three_and_say_why_they_stopped()
     {
         var output = new StringWriter();
-        Assert.Equal(0, Bench.Run(new BenchOptions { Steps = 1, Only = ["gemm"], Reference = false, Budget = TimeSpan.FromSeconds(1) }, output));
+        Assert.Equal(0, Bench.Run(new BenchOptions { Steps = 1, Only = ["gemm"], Reference = false, Budget = TimeSpan.FromMilliseconds(1) }, output));
         var text = output.ToString();
         Assert.Contains("  round 3: ", text);
-        Assert.DoesNotContain("  round 4: ", text);   // the budget is spent after the minimum
+        Assert.DoesNotContain("  round 4: ", text);   // a 1 ms budget is spent after the minimum
         Assert.Matches(@"  3 rounds: (medians stable|its share of the time budget is spent)", text);
         Assert.Contains("| 3 |", text);
+    }
+
+    [Fact]
+    public void Cached_scoring_also_runs_on_a_bf16_copy_and_prints_its_speed_and_agreement()
+    {
+        var allow = Reprogram.Runtime.PrecisionSupport.AllowEmulated;
+        Reprogram.Runtime.PrecisionSupport.AllowEmulated = true;   // emulated here: slow, but the agreement is real
+        try
+        {
+            var output = new StringWriter();
+            Assert.Equal(0, Bench.Run(new BenchOptions { Rounds = 1, Steps = 1, Only = ["icl-16shot-cached"], Reference = false }, output));
+            var text = output.ToString();
+            Assert.Contains("| icl-16shot-cached bf16 (queries/s) | ", text);
+            var line = text.Split('\n').Single(l => l.StartsWith("bf16 scoring", StringComparison.Ordinal));
+            var match = System.Text.RegularExpressions.Regex.Match(line, @"identical to fp32 for (\d+) of 200 queries");
+            Assert.True(match.Success, line);
+            Assert.True(int.Parse(match.Groups[1].Value) >= 180, line);   // random weights: near-ties are rare among 3 label words
+        }
+        finally
+        {
+            Reprogram.Runtime.PrecisionSupport.AllowEmulated = allow;
+        }
     }
 
     [Fact]

@@ -12,7 +12,8 @@ position, log-softmax in float64, the 3 label words gathered. Uncached (0): each
 same reading. Ids are random (only the shapes matter); rows are all the same length, so no padding.
 Arguments: steps warmup vocab layers heads hidden demo_tokens query_tokens queries cached.
 `reprogram bench` runs vocab 8192, 4 layers, 6 heads, 384 hidden, 12-token demonstrations, 6-token queries,
-200 queries. A step is one whole evaluation; the rate is queries per second. Threads: $BENCH_THREADS.
+200 queries cached and 64 uncached (there each query costs the same, so the rate does not depend on their number).
+A step is one whole evaluation; the rate is queries per second. Threads: $BENCH_THREADS.
 Prints one JSON line with queries per second (median and best over the timed steps) and the environment.
 """
 import json

@@ -3,22 +3,6 @@ using System.Security.Cryptography;
 
 namespace Reprogram.Runtime;
 
-/// <summary>REPROGRAM_MKL_AMD: auto (the default), off, or force (load the shim whatever the CPU, for experiments).</summary>
-public enum MklAmdMode { Auto, Off, Force }
-
-/// <summary>Whether the shim should be loaded on this CPU, which MKL code path that unlocks, and why.</summary>
-public sealed record MklAmdDecision(bool Load, string CodePath, string Reason);
-
-/// <summary>What <c>#!device</c>, <c>reprogram doctor</c> and <c>reprogram bench</c> say about MKL on AMD.</summary>
-/// <param name="Mode">What REPROGRAM_MKL_AMD asks for.</param>
-/// <param name="InEffect">The shim is loaded and <c>mkl_serv_intel_cpu_true</c> resolves to it in the process's global scope.</param>
-/// <param name="Summary">One sentence: in effect or not, and why.</param>
-/// <param name="Advice">What to do where it could not be applied ("" where nothing is to be done).</param>
-/// <param name="ShimPath">The shim's file, once written.</param>
-/// <param name="ResolvedTo">The library <c>dlsym(RTLD_DEFAULT, "mkl_serv_intel_cpu_true")</c> resolves to (null: not in the global scope).</param>
-/// <param name="MklBranch">MKL's own answer once libtorch is loaded: the instruction-set branch it dispatches (mkl_serv_cbwr_get_auto_branch).</param>
-public sealed record MklAmdStatus(MklAmdMode Mode, bool InEffect, string Summary, string Advice, string? ShimPath, string? ResolvedTo, string? MklBranch);
-
 /// <summary>
 /// Makes libtorch's bundled oneMKL take its fast GEMM kernels on AMD CPUs. MKL asks one exported function,
 /// <c>mkl_serv_intel_cpu_true</c>, whether the CPU is Intel's and otherwise dispatches a slow non-Intel path, even
@@ -124,10 +108,10 @@ public static class MklOnAmd
             var advice = $"Load Reprogram before the first TorchSharp call (#r \"nuget: Reprogram.Interactive\" first, or Reprogram.Runtime.MklOnAmd.Apply()), or start the process with LD_PRELOAD={path}.";
             return new State(decision, false, path, problem, advice, prefix + problem + ". " + advice);
         }
-        var handle = Dl.Open(path, RTLD_NOW | RTLD_GLOBAL);
+        var handle = DynamicLinker.Open(path, RTLD_NOW | RTLD_GLOBAL);
         if (handle == IntPtr.Zero)
         {
-            var problem = $"not loaded: dlopen({path}) failed: {Dl.Error()}";
+            var problem = $"not loaded: dlopen({path}) failed: {DynamicLinker.Error()}";
             return new State(decision, false, path, problem, "", prefix + problem + ".");
         }
         return new State(decision, true, path, null, "",
@@ -153,9 +137,9 @@ public static class MklOnAmd
     public static string? ResolvedLibrary()
     {
         if (!OperatingSystem.IsLinux()) return null;
-        var address = Dl.Symbol(IntPtr.Zero, SymbolName);
+        var address = DynamicLinker.Symbol(IntPtr.Zero, SymbolName);
         if (address == IntPtr.Zero) return null;
-        return Dl.Address(address, out var info) != 0 ? Marshal.PtrToStringUTF8(info.FileName) : null;
+        return DynamicLinker.Address(address, out var info) != 0 ? Marshal.PtrToStringUTF8(info.FileName) : null;
     }
 
     /// <summary>
@@ -166,18 +150,18 @@ public static class MklOnAmd
     public static string? MklBranch()
     {
         if (LoadedLibTorchCpu() is not { } torchPath) return null;
-        var handle = Dl.Open(torchPath, RTLD_LAZY | RTLD_NOLOAD);
+        var handle = DynamicLinker.Open(torchPath, RTLD_LAZY | RTLD_NOLOAD);
         if (handle == IntPtr.Zero) return null;
         try
         {
-            var function = Dl.Symbol(handle, "mkl_serv_cbwr_get_auto_branch");
+            var function = DynamicLinker.Symbol(handle, "mkl_serv_cbwr_get_auto_branch");
             if (function == IntPtr.Zero) return null;
             var value = Marshal.GetDelegateForFunctionPointer<IntFunction>(function)();
             return $"{BranchName(value)} ({value})";
         }
         finally
         {
-            Dl.Close(handle);
+            DynamicLinker.Close(handle);
         }
     }
 
@@ -261,44 +245,4 @@ public static class MklOnAmd
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int IntFunction();
-
-    [StructLayout(LayoutKind.Sequential)]
-    internal struct DlInfo
-    {
-        public IntPtr FileName, FileBase, SymbolName, SymbolAddress;
-    }
-
-    /// <summary>dlopen and friends: in libc since glibc 2.34, in libdl.so.2 before.</summary>
-    internal static class Dl
-    {
-        private static bool? _inLibc;
-
-        private static bool InLibc
-        {
-            get
-            {
-                if (_inLibc is { } known) return known;
-                try { LibcDlerror(); _inLibc = true; }
-                catch (EntryPointNotFoundException) { _inLibc = false; }
-                return _inLibc.Value;
-            }
-        }
-
-        public static IntPtr Open(string? path, int flags) => InLibc ? LibcDlopen(path, flags) : LibdlDlopen(path, flags);
-        public static IntPtr Symbol(IntPtr handle, string name) => InLibc ? LibcDlsym(handle, name) : LibdlDlsym(handle, name);
-        public static int Close(IntPtr handle) => InLibc ? LibcDlclose(handle) : LibdlDlclose(handle);
-        public static int Address(IntPtr address, out DlInfo info) => InLibc ? LibcDladdr(address, out info) : LibdlDladdr(address, out info);
-        public static string Error() => Marshal.PtrToStringUTF8(InLibc ? LibcDlerror() : LibdlDlerror()) ?? "unknown error";
-
-        [DllImport("libc", EntryPoint = "dlopen")] private static extern IntPtr LibcDlopen([MarshalAs(UnmanagedType.LPUTF8Str)] string? path, int flags);
-        [DllImport("libc", EntryPoint = "dlsym")] private static extern IntPtr LibcDlsym(IntPtr handle, [MarshalAs(UnmanagedType.LPUTF8Str)] string name);
-        [DllImport("libc", EntryPoint = "dlclose")] private static extern int LibcDlclose(IntPtr handle);
-        [DllImport("libc", EntryPoint = "dladdr")] private static extern int LibcDladdr(IntPtr address, out DlInfo info);
-        [DllImport("libc", EntryPoint = "dlerror")] private static extern IntPtr LibcDlerror();
-        [DllImport("libdl.so.2", EntryPoint = "dlopen")] private static extern IntPtr LibdlDlopen([MarshalAs(UnmanagedType.LPUTF8Str)] string? path, int flags);
-        [DllImport("libdl.so.2", EntryPoint = "dlsym")] private static extern IntPtr LibdlDlsym(IntPtr handle, [MarshalAs(UnmanagedType.LPUTF8Str)] string name);
-        [DllImport("libdl.so.2", EntryPoint = "dlclose")] private static extern int LibdlDlclose(IntPtr handle);
-        [DllImport("libdl.so.2", EntryPoint = "dladdr")] private static extern int LibdlDladdr(IntPtr address, out DlInfo info);
-        [DllImport("libdl.so.2", EntryPoint = "dlerror")] private static extern IntPtr LibdlDlerror();
-    }
 }
