@@ -14,7 +14,7 @@ public class SpeedDirectiveTests : KernelTestBase
         Assert.Contains("mkl_serv_intel_cpu_true resolves to", html);
         Assert.Contains("MKL's branch: ", html);
         var status = MklOnAmd.Status();
-        Assert.Contains(status.InEffect ? "<b>in effect</b>" : "not in effect", html);
+        Assert.Contains(status.InEffect ? "<b>in effect: " : "not in effect", html);
         Assert.Contains("REPROGRAM_MKL_AMD=off", html);
     }
 

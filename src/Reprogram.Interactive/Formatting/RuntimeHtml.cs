@@ -38,7 +38,7 @@ public static class RuntimeHtml
         if (report.Mkl is { } m)
         {
             rows.Add(["CPU features", E(CpuFeatures.Current is { } cpu ? $"{cpu.Describe()}: {cpu.VectorFlags()}" : "unknown")]);
-            rows.Add(["MKL on AMD", (m.InEffect ? "<b>in effect</b>" : "not in effect") + ": " + E(m.Summary) +
+            rows.Add(["MKL on AMD", (m.InEffect ? $"<b>{E(m.Summary)}</b>" : E(m.Summary)) +
                                     $"<br>{E(MklOnAmd.SymbolName)} resolves to {E(m.ResolvedTo ?? "nothing in the global scope (MKL's own answer inside libtorch)")}" +
                                     (m.MklBranch is { } b ? $"; MKL's branch: {E(b)}" : "") +
                                     (m.Advice.Length > 0 ? $"<br>{E(m.Advice)}" : "") +
