@@ -124,6 +124,19 @@ public class MklOnAmdTests
         AssertClose(plain.PromptAfterStep, shim.PromptAfterStep, 1e-5);
     }
 
+    [Fact]
+    public void Where_libtorch_was_loaded_first_it_says_so_and_what_to_do()
+    {
+        var text = RunProbe("mkl-late", "force");
+        using var json = JsonDocument.Parse(text);
+        var root = json.RootElement;
+        Assert.False(root.GetProperty("InEffect").GetBoolean());
+        Assert.Contains("was loaded before Reprogram could put the shim in front of it", root.GetProperty("Summary").GetString());
+        var advice = root.GetProperty("Advice").GetString()!;
+        Assert.Contains("LD_PRELOAD=" + root.GetProperty("ShimPath").GetString(), advice);
+        Assert.Contains("MklOnAmd.Apply()", advice);
+    }
+
     private static void AssertClose(float[] expected, float[] actual, double tolerance)
     {
         Assert.Equal(expected.Length, actual.Length);
@@ -131,12 +144,15 @@ public class MklOnAmdTests
         Assert.True(worst <= tolerance, $"largest difference {worst:g3} > {tolerance:g3}");
     }
 
-    private static NativeProbe.MklProbe Probe(string mode)
+    private static NativeProbe.MklProbe Probe(string mode) => JsonSerializer.Deserialize<NativeProbe.MklProbe>(RunProbe("mkl", mode))!;
+
+    /// <summary>The last line a probe prints, run in a fresh process with REPROGRAM_MKL_AMD=<paramref name="mode"/>.</summary>
+    private static string RunProbe(string probe, string mode)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Reprogram.Tests.dll"));
         psi.ArgumentList.Add("probe");
-        psi.ArgumentList.Add("mkl");
+        psi.ArgumentList.Add(probe);
         psi.Environment[MklOnAmd.EnvironmentVariable] = mode;
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
         using var process = Process.Start(psi)!;
@@ -144,7 +160,7 @@ public class MklOnAmdTests
         var output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         Assert.True(process.ExitCode == 0, error.Result);
-        return JsonSerializer.Deserialize<NativeProbe.MklProbe>(output.Trim().Split('\n')[^1])!;
+        return output.Trim().Split('\n')[^1];
     }
 
     private static string Run(string program, string[] args)

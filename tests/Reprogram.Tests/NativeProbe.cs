@@ -24,11 +24,17 @@ public static class NativeProbe
             case ["probe", "mkl"]:
                 Console.WriteLine(JsonSerializer.Serialize(Mkl()));
                 return 0;
+            case ["probe", "mkl-late"]:
+                // libtorch loaded by TorchSharp directly, before the library had a chance to put the shim in front of it.
+                TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU);
+                var late = MklOnAmd.Status();
+                Console.WriteLine(JsonSerializer.Serialize(new { late.InEffect, late.Summary, late.Advice, late.ShimPath }));
+                return 0;
             case ["probe", "bf16-agreement", .. var rest]:
                 Bf16Agreement(rest is ["ci"]);
                 return 0;
             default:
-                Console.Error.WriteLine("usage: dotnet Reprogram.Tests.dll probe mkl | probe bf16-agreement [ci]");
+                Console.Error.WriteLine("usage: dotnet Reprogram.Tests.dll probe mkl | probe mkl-late | probe bf16-agreement [ci]");
                 return 2;
         }
     }
