@@ -1,38 +1,21 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Reprogram.Alignments;
-using Reprogram.Experiments;
-using Reprogram.Frozen;
-using Reprogram.Instruction;
-using Reprogram.Manipulations;
-using Reprogram.Models.Causal;
-using Reprogram.Models.Vision;
 using Reprogram.Runtime;
-using Reprogram.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Reprogram.Cli;
 
-/// <summary>
-/// One fixed workload of <c>reprogram bench</c>: our own step, measured in-process (per-step rates after
-/// <paramref name="Warmup"/> steps), and the PyTorch script doing exactly the same work (in <c>bench/</c> next to the
-/// program, its exact spec in its header). A new workload is one more entry in <see cref="Bench.Workloads"/>.
-/// </summary>
-public sealed record BenchWorkload(
-    string Name,
-    string Unit,
-    string Description,
-    int DefaultSteps,
-    Func<int, int, IReadOnlyList<double>> Ours,
-    string Script,
-    string[] ScriptArgs,
-    int Warmup = 2);
-
 public sealed record BenchOptions
 {
-    public int Rounds { get; init; } = 2;
+    /// <summary>Rounds per workload; null: at least <see cref="MinRounds"/>, then more (up to <see cref="MaxRounds"/>) until every median is stable, within the time budget.</summary>
+    public int? Rounds { get; init; }
+    public const int MinRounds = 3, MaxRounds = 7;
+    /// <summary>A round stops adding rounds when no median moved by more than this fraction.</summary>
+    public const double Stable = 0.02;
+    /// <summary>The whole run's time budget (automatic rounds only): a workload stops adding rounds when its share is spent.</summary>
+    public TimeSpan Budget { get; init; } = TimeSpan.FromSeconds(330);
     /// <summary>Timed steps per run; null takes each workload's default.</summary>
     public int? Steps { get; init; }
     public IReadOnlyList<string> Only { get; init; } = [];
@@ -41,8 +24,9 @@ public sealed record BenchOptions
 
     public void Validate()
     {
-        if (Rounds < 1) throw new ArgumentException($"--rounds {Rounds}: give at least 1 round.");
+        if (Rounds is < 1) throw new ArgumentException($"--rounds {Rounds}: give at least 1 round.");
         if (Steps is < 1) throw new ArgumentException($"--steps {Steps}: give at least 1 timed step.");
+        if (Budget <= TimeSpan.Zero) throw new ArgumentException($"--budget {Budget.TotalSeconds}: give a positive number of seconds.");
         var unknown = Only.Where(n => Bench.Workloads.All(w => w.Name != n)).ToArray();
         if (unknown.Length > 0)
         {
@@ -52,40 +36,28 @@ public sealed record BenchOptions
 }
 
 /// <summary>
-/// <c>reprogram bench</c>: the product's own training steps on fixed workloads, against a PyTorch reference of the same
-/// work run in the same session, interleaved (ours, PyTorch with glibc, PyTorch with jemalloc; repeated per round),
-/// with medians, best values and ratios, and the allocator, threads and BLAS of both sides.
+/// <c>reprogram bench</c>: the product's own steps on fixed workloads against a PyTorch reference of the same work, run
+/// in the same session and interleaved (per round: ours, PyTorch with glibc, PyTorch with jemalloc). Each side's
+/// value is the median of its round medians, with their spread (min-max); ratios are per round (same conditions),
+/// summarised the same way. Next to each rate: the GFLOP/s it means (matrix products, <see cref="BenchFlops"/>) and
+/// its fraction of the machine's peak, the best fp32 GEMM measured in the run.
 /// </summary>
 public static class Bench
 {
-    // Before Workloads: static fields initialise in order. vocab, layers, heads, hidden, demonstration and query tokens, queries.
-    private static readonly string[] IclShape = ["8192", "4", "6", "384", "12", "6", "200"];
-
-    /// <summary>The workloads, in the order they run. Add one by adding a record (its script goes in bench/).</summary>
-    public static List<BenchWorkload> Workloads { get; } =
-    [
-        new("pad-prompt", "images/s",
-            "the pad-prompt step of #!reprogram: frozen ResNet-18 [2,2,2,3], batch 32, 84 px padded to 112 px, linear head, Adam",
-            6, PadPromptRates, "pad_prompt.py", []),
-        new("soft-prompt-tiny", "tokens/s",
-            "the soft-prompt step of #!soft-prompt on a decoder: frozen TinyGpt (vocab 512, 4 layers, 4 heads, 128 hidden), 8 soft tokens, batch 16 x 64, verbalizer, Adam",
-            6, (steps, warmup) => SoftPromptRates(new GptConfig(512, 128, 4, 4, 128), 16, steps, warmup), "soft_prompt.py", ["512", "4", "4", "128", "16"]),
-        new("soft-prompt-gpt2", "tokens/s",
-            "the same step on a GPT-2-small shape (vocab 50257, 12 layers, 12 heads, 768 hidden, random weights), batch 4 x 64",
-            3, (steps, warmup) => SoftPromptRates(new GptConfig(50257, 128, 12, 12, 768), 4, steps, warmup), "soft_prompt.py", ["50257", "12", "12", "768", "4"], Warmup: 1),
-        new("icl-16shot-cached", "queries/s",
-            "16-shot label-word scoring of #!icl, 200 queries, with the shared-prefix cache: frozen TinyGpt (vocab 8192, 4 layers, 6 heads, 384 hidden), " +
-            "16 demonstrations x 12 tokens, 6-token queries, 3 one-token label words, batches of 32",
-            3, (steps, warmup) => IclScoringRates(true, steps, warmup), "icl_scoring.py", [.. IclShape, "1"], Warmup: 1),
-        new("icl-16shot-uncached", "queries/s",
-            "the same evaluation recomputing the demonstrations for every query",
-            2, (steps, warmup) => IclScoringRates(false, steps, warmup), "icl_scoring.py", [.. IclShape, "0"], Warmup: 1),
-    ];
-
-    /// <summary>Scoring tokens per second of the last ICL runs (cached, uncached), for the summary line.</summary>
-    private static readonly Dictionary<bool, double> IclTokensPerSecond = new();
+    public static List<BenchWorkload> Workloads => BenchWorkloads.All;
 
     public static string ScriptFolder => Path.Combine(AppContext.BaseDirectory, "bench");
+
+    private sealed record Side(List<double> Rounds, List<double> Best)
+    {
+        public Side() : this([], []) { }
+        public double Median => Stats.Median(Rounds);
+    }
+
+    private sealed record Row(BenchWorkload Workload, string Part, Side Ours, Side Glibc, Side Jemalloc, int Rounds)
+    {
+        public string Label => Part.Length == 0 ? $"{Workload.Name} ({Workload.Unit})" : $"{Workload.Name} {Part} ({Workload.Unit})";
+    }
 
     public static int Run(BenchOptions options, TextWriter output)
     {
@@ -96,153 +68,165 @@ public static class Bench
         var python = options.Reference && File.Exists(options.Python) ? options.Python : null;
         var threads = get_num_threads();
         var allocator = NativeAllocator.Status();
+        var mkl = MklOnAmd.Status();
+        var cpu = CpuFeatures.Current;
+        output.WriteLine($"CPU: {(cpu is null ? "unknown" : $"{cpu.Describe()}; {cpu.VectorFlags()}")}; {Environment.ProcessorCount} logical CPUs.");
         output.WriteLine($"Ours: TorchSharp {typeof(torch).Assembly.GetName().Version}, libtorch {__version__}, {threads} threads (inter-op {get_num_interop_threads()}), " +
                          $"allocator {allocator.Allocator}{(allocator.EffectiveOnComputeThread ? " (steps on the main-arena compute thread)" : "")}, " +
                          $"OpenMP wait policy {OpenMpWaitPolicy.Status}, GEMM: libtorch's bundled MKL, convolutions: oneDNN.");
+        output.WriteLine($"Ours, MKL on AMD: {mkl.Summary}; MKL's branch {mkl.MklBranch ?? "?"}.");
         if (options.Reference && python is null)
         {
             output.WriteLine($"No PyTorch reference: {options.Python} not found. Install Debian's python3-torch, libopenblas0-pthread and libjemalloc2.");
         }
 
-        var rows = new List<string[]>();
-        var medians = new Dictionary<string, (double Ours, double Glibc)>();
+        var rows = new List<Row>();
         Reference? environment = null;
         var clock = Stopwatch.StartNew();
-        foreach (var workload in workloads)
+        for (var w = 0; w < workloads.Length; w++)
         {
+            var workload = workloads[w];
             var steps = options.Steps ?? workload.DefaultSteps;
-            output.WriteLine($"{workload.Name}: {workload.Description}; {steps} timed steps after {workload.Warmup} warm-up, {options.Rounds} round(s).");
-            var ours = new List<IReadOnlyList<double>>();
-            var glibc = new List<Reference>();
-            var jem = new List<Reference>();
-            for (var round = 0; round < options.Rounds; round++)
+            var start = clock.Elapsed;
+            var share = (options.Budget - start) / (workloads.Length - w);
+            var roundsText = options.Rounds is { } fixedRounds ? $"{fixedRounds} round(s)" : $"{BenchOptions.MinRounds}-{BenchOptions.MaxRounds} rounds (until the medians are stable)";
+            output.WriteLine($"{workload.Name}: {workload.Description}; {steps} timed steps after {workload.Warmup} warm-up, {roundsText}.");
+            if (workload.Name == "gemm" && !BenchWorkloads.Bf16Native)
             {
-                ours.Add(workload.Ours(steps, workload.Warmup));
-                if (python is not null)
-                {
-                    glibc.Add(RunReference(python, workload, steps, threads, null));
-                    if (jemalloc is not null) jem.Add(RunReference(python, workload, steps, threads, jemalloc));
-                }
-                output.WriteLine(F($"  round {round + 1}: ours {Median(ours[^1]):0.0} {workload.Unit}") +
-                    (glibc.Count > round ? F($", PyTorch glibc {glibc[^1].Median:0.0}") : "") +
-                    (jem.Count > round ? F($", PyTorch jemalloc {jem[^1].Median:0.0}") : ""));
+                output.WriteLine("  bf16 parts not run: this CPU has neither AVX512_BF16 nor AMX, so libtorch emulates bf16 products " +
+                                 "(on a Zen 2 machine: 0.3 GFLOP/s for the 1024^3 matmul, 3 for the linear, against 30-60 in fp32 under load).");
             }
-            var o = Median(ours.Select(Median));
-            medians[workload.Name] = (o, glibc.Count > 0 ? Median(glibc.Select(r => r.Median)) : double.NaN);
-            var oBest = ours.SelectMany(r => r).Max();
-            environment ??= glibc.FirstOrDefault();
-            var g = glibc.Count > 0 ? Median(glibc.Select(r => r.Median)) : double.NaN;
-            var j = jem.Count > 0 ? Median(jem.Select(r => r.Median)) : double.NaN;
-            rows.Add(
-            [
-                $"{workload.Name} ({workload.Unit})",
-                F($"{o:0.0} ({oBest:0.0})"),
-                glibc.Count > 0 ? F($"{g:0.0} ({glibc.Max(r => r.Best):0.0})") : "-",
-                jem.Count > 0 ? F($"{j:0.0} ({jem.Max(r => r.Best):0.0})") : "-",
-                glibc.Count > 0 ? F($"{o / g:0.00}x") : "-",
-                jem.Count > 0 ? F($"{o / j:0.00}x") : "-",
-            ]);
+            var parts = new Dictionary<string, (Side Ours, Side Glibc, Side Jemalloc)>();
+            var round = 0;
+            while (true)
+            {
+                var roundClock = Stopwatch.StartNew();
+                var previous = parts.ToDictionary(p => p.Key, p => (p.Value.Ours.Median, p.Value.Glibc.Median, p.Value.Jemalloc.Median));
+                var ours = workload.Ours(steps, workload.Warmup);
+                var glibc = python is not null ? RunReference(python, workload, steps, threads, null) : null;
+                var jem = python is not null && jemalloc is not null && workload.Jemalloc ? RunReference(python, workload, steps, threads, jemalloc) : null;
+                environment ??= glibc;
+                round++;
+                var line = new List<string>();
+                foreach (var (part, rates) in ours)
+                {
+                    if (!parts.TryGetValue(part, out var sides)) parts[part] = sides = (new Side(), new Side(), new Side());
+                    sides.Ours.Rounds.Add(Stats.Median(rates));
+                    sides.Ours.Best.Add(rates.Max());
+                    Add(sides.Glibc, glibc, part);
+                    Add(sides.Jemalloc, jem, part);
+                    line.Add((part.Length > 0 ? part + ": " : "") + F($"ours {sides.Ours.Rounds[^1]:0.0}") +
+                             (glibc is not null ? F($", PyTorch glibc {sides.Glibc.Rounds[^1]:0.0}") : "") +
+                             (jem is not null ? F($", PyTorch jemalloc {sides.Jemalloc.Rounds[^1]:0.0}") : ""));
+                }
+                output.WriteLine($"  round {round}: {string.Join("; ", line)} {workload.Unit}");
+                if (options.Rounds is { } n) { if (round >= n) break; continue; }
+                if (round < BenchOptions.MinRounds) continue;
+                var moved = parts.Max(p => Moved(previous.GetValueOrDefault(p.Key), p.Value));
+                var spent = clock.Elapsed - start;
+                var stop = moved <= BenchOptions.Stable ? F($"medians stable (the last round moved them by {100 * moved:0.0}% at most)")
+                    : round >= BenchOptions.MaxRounds ? F($"{round} rounds, the most (the last round moved a median by {100 * moved:0.0}%)")
+                    : spent + roundClock.Elapsed > share ? F($"its share of the time budget is spent (the last round moved a median by {100 * moved:0.0}%)")
+                    : null;
+                if (stop is null) continue;
+                output.WriteLine($"  {round} rounds: {stop}.");
+                break;
+            }
+            rows.AddRange(parts.Select(p => new Row(workload, p.Key, p.Value.Ours, p.Value.Glibc, p.Value.Jemalloc, round)));
         }
+
+        // The machine's peak: the best fp32 GEMM call measured in this run, by either side; a short probe if gemm did not run.
+        var gemm = rows.Where(r => r.Workload.Name == "gemm" && r.Part.StartsWith("fp32", StringComparison.Ordinal)).ToArray();
+        var (peak, peakFrom) = gemm.Length > 0
+            ? gemm.SelectMany(r => new[] { (r.Ours.Best.DefaultIfEmpty(0).Max(), $"ours, {r.Part}"), (r.Glibc.Best.DefaultIfEmpty(0).Max(), $"PyTorch, {r.Part}") })
+                  .MaxBy(p => p.Item1)
+            : (PeakProbe(), "a short probe: ours, fp32 matmul 1024^3");
+
         if (environment is not null)
         {
             output.WriteLine($"Reference: PyTorch {environment.Torch}, {environment.Threads} threads, BLAS {environment.Blas} (OPENBLAS_CORETYPE={OpenBlasCoreType() ?? "its own detection"}), OMP_WAIT_POLICY=PASSIVE; " +
                              $"allocators glibc malloc (default) and {(jemalloc is not null ? $"jemalloc (LD_PRELOAD={jemalloc})" : "jemalloc: not installed (apt-get install libjemalloc2)")}.");
+            output.WriteLine("Reference, MKL on AMD: " + (environment.Mkl
+                ? environment.Shim ? "this PyTorch has MKL and mkl_serv_intel_cpu_true resolves in its global scope (a shim is in effect)." : "this PyTorch has MKL; no shim is in effect."
+                : "does not apply: this PyTorch has no MKL (its BLAS is " + environment.Blas + ")."));
+        }
+        output.WriteLine(F($"Peak: {peak:0} GFLOP/s, the best fp32 GEMM measured in this run ({peakFrom})."));
+        output.WriteLine();
+        output.WriteLine("| workload | ours median [min-max] | PyTorch glibc median [min-max] | PyTorch jemalloc median [min-max] | ours / glibc median [min-max] | ours / jemalloc median [min-max] | GFLOP/s ours, glibc | ours of peak | rounds |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var row in rows)
+        {
+            var flops = row.Workload.FlopsPerUnit(row.Part) / 1e9;
+            var oursGflops = row.Ours.Median * flops;
+            output.WriteLine("| " + string.Join(" | ",
+                row.Label, Spread(row.Ours.Rounds), Spread(row.Glibc.Rounds), Spread(row.Jemalloc.Rounds),
+                Ratios(row.Ours.Rounds, row.Glibc.Rounds), Ratios(row.Ours.Rounds, row.Jemalloc.Rounds),
+                F($"{oursGflops:0.0}") + (row.Glibc.Rounds.Count > 0 ? F($", {row.Glibc.Median * flops:0.0}") : ""),
+                F($"{100 * oursGflops / peak:0}%"), row.Rounds.ToString(CultureInfo.InvariantCulture)) + " |");
         }
         output.WriteLine();
-        output.WriteLine("| workload | ours median (best) | PyTorch glibc median (best) | PyTorch jemalloc median (best) | ratio vs glibc | ratio vs jemalloc |");
-        output.WriteLine("|---|---|---|---|---|---|");
-        foreach (var row in rows) output.WriteLine("| " + string.Join(" | ", row) + " |");
-        output.WriteLine();
-        output.WriteLine(F($"Ratios are our median over the reference's median (above 1: we are faster). {clock.Elapsed.TotalSeconds:0} s in all."));
-        if (medians.TryGetValue("icl-16shot-cached", out var c) && medians.TryGetValue("icl-16shot-uncached", out var u))
+        output.WriteLine(F($"Values are medians of the round medians with their spread; ratios are ours over the reference per round (above 1: we are faster). ") +
+                         "GFLOP/s counts a step's matrix products (linear layers, attention, output head, convolutions). " +
+                         F($"{clock.Elapsed.TotalSeconds:0} s in all."));
+        var cached = rows.FirstOrDefault(r => r.Workload.Name == "icl-16shot-cached" && r.Part.Length == 0);
+        var uncached = rows.FirstOrDefault(r => r.Workload.Name == "icl-16shot-uncached");
+        if (cached is not null && uncached is not null)
         {
-            output.WriteLine(F($"Shared-prefix cache (16 shots, 200 queries): ours {c.Ours / u.Ours:0.0}x faster than recomputing (goal: 5x)") +
-                             (double.IsNaN(c.Glibc) ? "" : F($"; PyTorch glibc {c.Glibc / u.Glibc:0.0}x")) +
-                             F($". Scoring throughput: {IclTokensPerSecond.GetValueOrDefault(true):N0} tokens/s cached, {IclTokensPerSecond.GetValueOrDefault(false):N0} tokens/s recomputing (tokens run through the model)."));
+            var tokens = BenchWorkloads.IclTokensPerSecond;
+            output.WriteLine(F($"Shared-prefix cache (16 shots; per query): ours {cached.Ours.Median / uncached.Ours.Median:0.0}x faster than recomputing (goal: 5x)") +
+                             (cached.Glibc.Rounds.Count == 0 ? "" : F($"; PyTorch glibc {cached.Glibc.Median / uncached.Glibc.Median:0.0}x")) +
+                             F($". Scoring throughput: {tokens.GetValueOrDefault(true):N0} tokens/s cached, {tokens.GetValueOrDefault(false):N0} tokens/s recomputing (tokens run through the model)."));
+        }
+        if (cached is not null)
+        {
+            var bf16 = rows.FirstOrDefault(r => r.Workload.Name == "icl-16shot-cached" && r.Part == "bf16");
+            output.WriteLine(bf16 is not null && BenchWorkloads.Bf16Agreement is { } agreement
+                ? F($"bf16 scoring (icl-16shot-cached on a bf16 copy of the model): {bf16.Ours.Median:0.0} queries/s, {bf16.Ours.Median / cached.Ours.Median:0.00}x fp32 (goal: 1.8x); ") +
+                  F($"predicted label words identical to fp32 for {agreement.Identical} of {agreement.Queries} queries ({100.0 * agreement.Identical / agreement.Queries:0.0}%).")
+                : "bf16 scoring: not run (this CPU has neither AVX512_BF16 nor AMX; REPROGRAM_BF16=allow-slow runs it emulated, for the agreement).");
         }
         return 0;
     }
 
-    /// <summary>Images per second of each timed step of the pad-prompt experiment (the engine's own training step and trainer).</summary>
-    private static IReadOnlyList<double> PadPromptRates(int steps, int warmup)
+    private static void Add(Side side, Reference? reference, string part)
     {
-        manual_seed(0);
-        var n = 32 * (steps + warmup);
-        using var backbone = new ImageBackbone(new ResNet([2, 2, 2, 3], null, ResNetPreprocessing.ImageNetRgb), "resnet18-shape", CPU, 112, ownsModel: true);
-        using var images = rand(n + 1, 3, 84, 84);
-        using var labels = randint(10, [n + 1]);
-        var classes = Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        using var split = ImageTasks.FromTensors("random", images, labels, classes, n);
-        var task = new MethodTrainingTask(backbone, new PaddingPrompt(3, 112, 84), new LinearHead(512, classes, 0), split);
-        return StepRates(task, 32, 32, warmup);
+        if (reference is null || !reference.Parts.TryGetValue(part, out var value)) return;
+        side.Rounds.Add(value.Median);
+        side.Best.Add(value.Best);
     }
 
-    /// <summary>
-    /// Tokens per second of each timed step of the soft-prompt experiment on a frozen decoder of this shape: random token
-    /// texts of 64 tokens, a verbalizer over two one-token label words (the engine's own step: prompt, soft tokens, label-word likelihood).
-    /// </summary>
-    private static IReadOnlyList<double> SoftPromptRates(GptConfig config, int batch, int steps, int warmup)
+    /// <summary>The largest relative change of any side's median that the last round made.</summary>
+    private static double Moved((double Ours, double Glibc, double Jemalloc) before, (Side Ours, Side Glibc, Side Jemalloc) now)
     {
-        manual_seed(0);
-        var n = batch * (steps + warmup);
-        var random = new Random(0);
-        // Texts are token ids written out ("17 4093 ..."); the label words "a" and "b" are tokens 1 and 2.
-        long[] Encode(string text) => text.Split(' ', StringSplitOptions.RemoveEmptyEntries)
-            .Select(t => t switch { "a" => 1L, "b" => 2L, _ => long.Parse(t, CultureInfo.InvariantCulture) }).ToArray();
-        using var model = InstructionModel.FromLocal(new TinyGpt(config), "gpt-shape", Encode, ids => string.Join(' ', ids), CPU);
-        var examples = Enumerable.Range(0, n).Select(i => new TaskExample(string.Join(' ', Enumerable.Range(0, 64).Select(_ => random.Next(4, config.VocabularySize))),
-            random.Next(2) == 0 ? "a" : "b") { Id = $"random#{i}" }).ToArray();
-        var split = new InstructionTask
-        {
-            Name = "random", Description = "random token texts", Train = examples, Pool = examples, Queries = examples[..1], Labels = ["a", "b"],
-            Template = new PromptTemplate("", "{input} {label}", "", "{input}"), Extraction = new AnswerExtraction(@"(\S+)", null),
-        };
-        using var backbone = new DecoderBackbone(model, ownsModel: false);
-        var task = new MethodTrainingTask(backbone, SoftPrompt.Create(model.Local!, 8, SoftPromptInit.Random, 0), new Verbalizer(["a", "b"]), split);
-        return StepRates(task, batch, batch * 64, warmup);
+        static double Change(double old, Side side) => side.Rounds.Count < 2 || double.IsNaN(old) ? 0 : Math.Abs(side.Median - old) / side.Median;
+        return new[] { Change(before.Ours, now.Ours), Change(before.Glibc, now.Glibc), Change(before.Jemalloc, now.Jemalloc) }.Max();
     }
 
-    /// <summary>Queries per second of whole 16-shot evaluations (Reprogram's LikelihoodScoring), on the compute thread.</summary>
-    private static IReadOnlyList<double> IclScoringRates(bool cached, int steps, int warmup) => ComputeThread.Run(() =>
+    private static string Spread(List<double> rounds) =>
+        rounds.Count == 0 ? "-" : rounds.Count == 1 ? F($"{rounds[0]:0.0}") : F($"{Stats.Median(rounds):0.0} [{rounds.Min():0.0}-{rounds.Max():0.0}]");
+
+    private static string Ratios(List<double> ours, List<double> reference)
     {
-        manual_seed(0);
-        var (vocab, layers, heads, hidden, demo, query, queries) = (8192, 4, 6, 384, 12, 6, 200);
-        using var model = new TinyGpt(new GptConfig(vocab, 16 * demo + query + 8, layers, heads, hidden));
-        model.eval();
-        var random = new Random(0);
-        long[] Ids(int n) => Enumerable.Range(0, n).Select(_ => (long)random.Next(1, vocab)).ToArray();
-        var prefix = Ids(16 * demo);
-        var requests = Enumerable.Range(0, queries).Select(_ => new Instruction.ScoringRequest(prefix, Ids(query), [Ids(1), Ids(1), Ids(1)])).ToArray();
-        var rates = new List<double>();
-        for (var step = 0; step < warmup + steps; step++)
+        var ratios = ours.Zip(reference, (o, r) => o / r).ToList();
+        return ratios.Count == 0 ? "-" : ratios.Count == 1 ? F($"{ratios[0]:0.00}x") : F($"{Stats.Median(ratios):0.00}x [{ratios.Min():0.00}-{ratios.Max():0.00}]");
+    }
+
+    /// <summary>The best of ten fp32 1024^3 matmuls, in GFLOP/s.</summary>
+    private static double PeakProbe() => ComputeThread.Run(() =>
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(1024, 1024);
+        var b = randn(1024, 1024);
+        a.matmul(b).Dispose();
+        var best = 0.0;
+        for (var i = 0; i < 10; i++)
         {
             var clock = Stopwatch.StartNew();
-            var (_, cost) = Instruction.LikelihoodScoring.Score(model, requests, cached, batchRows: 32);
-            var seconds = clock.Elapsed.TotalSeconds;
-            if (step < warmup) continue;
-            rates.Add(queries / seconds);
-            IclTokensPerSecond[cached] = cost.Tokens / seconds;
+            a.matmul(b).Dispose();
+            best = Math.Max(best, 2.0 * 1024 * 1024 * 1024 / clock.Elapsed.TotalSeconds / 1e9);
         }
-        return (IReadOnlyList<double>)rates;
+        return best;
     });
-
-    /// <summary>Trains one epoch with a report after every step; the rate of each step after the warm-up.</summary>
-    private static IReadOnlyList<double> StepRates(ITrainingTask task, int batch, int workPerStep, int warmup)
-    {
-        var times = new List<double> { 0 };
-        var interval = Trainer.ProgressInterval;
-        Trainer.ProgressInterval = TimeSpan.Zero;
-        try
-        {
-            Trainer.Train(task, new TrainingOptions { Epochs = 1, BatchSize = batch, LearningRate = 0.01, Seed = 0 },
-                new StepTimes(times));
-        }
-        finally
-        {
-            Trainer.ProgressInterval = interval;
-        }
-        return times.Zip(times.Skip(1), (a, b) => workPerStep / (b - a)).Skip(warmup).ToArray();
-    }
 
     private static Reference RunReference(string python, BenchWorkload workload, int steps, int threads, string? preload)
     {
@@ -253,6 +237,7 @@ public static class Bench
         psi.ArgumentList.Add(steps.ToString(CultureInfo.InvariantCulture));
         psi.ArgumentList.Add(workload.Warmup.ToString(CultureInfo.InvariantCulture));
         foreach (var a in workload.ScriptArgs) psi.ArgumentList.Add(a);
+        if (workload.Name == "gemm") psi.ArgumentList.Add(BenchWorkloads.Bf16Native ? "1" : "0");
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
         psi.Environment["BENCH_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
         // The best-tuned reference: Debian 12's OpenBLAS (0.3.21) does not recognise every CPU it runs on and then falls back
@@ -267,37 +252,39 @@ public static class Bench
         var output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0) throw new InvalidOperationException($"The reference {workload.Script} failed (exit {process.ExitCode}): {error.Result}");
-        var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
-        return new Reference(json.GetProperty("median").GetDouble(), json.GetProperty("best").GetDouble(),
-            json.GetProperty("torch").GetString()!, json.GetProperty("threads").GetInt32(), json.GetProperty("blas").GetString()!);
+        return Reference.Parse(output.Trim().Split('\n')[^1]);
     }
 
     /// <summary>SkylakeX where the CPU has AVX-512, Haswell where it has AVX2 (OpenBLAS's own names), otherwise null (its detection).</summary>
-    public static string? OpenBlasCoreType()
-    {
-        try
-        {
-            var flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))?.Split(' ') ?? [];
-            return flags.Contains("avx512f") ? "SkylakeX" : flags.Contains("avx2") ? "Haswell" : null;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    public static string? OpenBlasCoreType() =>
+        CpuFeatures.Current is not { } cpu ? null : cpu.Has("avx512f") ? "SkylakeX" : cpu.Has("avx2") ? "Haswell" : null;
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private sealed record Reference(double Median, double Best, string Torch, int Threads, string Blas);
-
-    private sealed class StepTimes(List<double> times) : IProgress<TrainingProgress>
+    /// <summary>A reference script's JSON line: one rate (median, best) or several parts, and its environment.</summary>
+    private sealed record Reference(Dictionary<string, (double Median, double Best)> Parts, string Torch, int Threads, string Blas, bool Mkl, bool Shim)
     {
-        public void Report(TrainingProgress value) => times.Add(value.Elapsed.TotalSeconds);
+        public static Reference Parse(string line)
+        {
+            var json = JsonDocument.Parse(line).RootElement;
+            var parts = new Dictionary<string, (double, double)>();
+            if (json.TryGetProperty("parts", out var p))
+            {
+                foreach (var part in p.EnumerateObject()) parts[part.Name] = (part.Value.GetProperty("median").GetDouble(), part.Value.GetProperty("best").GetDouble());
+            }
+            else parts[""] = (json.GetProperty("median").GetDouble(), json.GetProperty("best").GetDouble());
+            return new Reference(parts, json.GetProperty("torch").GetString()!, json.GetProperty("threads").GetInt32(), json.GetProperty("blas").GetString()!,
+                json.TryGetProperty("mkl", out var m) && m.GetBoolean(), json.TryGetProperty("shim", out var s) && s.GetBoolean());
+        }
+    }
+}
+
+/// <summary>Medians for the bench.</summary>
+internal static class Stats
+{
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

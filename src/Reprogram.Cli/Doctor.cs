@@ -72,6 +72,22 @@ public static class Doctor
         if (status.Advice.Length > 0) output.WriteLine($"  {status.Advice}");
         if (status.Mode == AllocatorMode.GlibcTuned) output.WriteLine($"  Switch off: {NativeAllocator.EnvironmentVariable}=off (or NativeAllocator.Enabled = false in code).");
         output.WriteLine($"OpenMP wait policy: {OpenMpWaitPolicy.Status}.");
+        WriteMkl(output);
+    }
+
+    /// <summary>The MKL lines: the CPU, whether the shim is in effect and, once libtorch is loaded, MKL's own branch.</summary>
+    public static void WriteMkl(TextWriter output)
+    {
+        var cpu = CpuFeatures.Current;
+        output.WriteLine($"CPU: {(cpu is null ? "unknown (no /proc/cpuinfo)" : $"{cpu.Describe()}; {cpu.VectorFlags()}")}.");
+        var mkl = MklOnAmd.Status();
+        output.WriteLine($"MKL on AMD: {mkl.Summary}.");
+        output.WriteLine($"  dlsym(RTLD_DEFAULT, \"{MklOnAmd.SymbolName}\") -> {mkl.ResolvedTo ?? "not in the global scope (MKL's own answer inside libtorch_cpu.so)"}");
+        output.WriteLine(mkl.MklBranch is { } branch
+            ? $"  MKL's branch (mkl_serv_cbwr_get_auto_branch): {branch}"
+            : "  MKL's branch: libtorch is not loaded in this process (reprogram bench and #!device show it).");
+        if (mkl.Advice.Length > 0) output.WriteLine($"  {mkl.Advice}");
+        output.WriteLine($"  {MklOnAmd.EnvironmentVariable}=off switches it off; =force loads the shim on any CPU.");
     }
 
     /// <summary>libLibTorchSharp.so next to this program (an installed tool, or a build output), if any.</summary>

@@ -8,6 +8,8 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        // Before anything can load libtorch: MKL's fast path on AMD needs its shim in front of libtorch (MklOnAmd).
+        MklOnAmd.Apply();
         var root = new RootCommand("reprogram: run reprogrammability notebooks and experiments from the command line.");
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(DoctorCommand());
@@ -107,17 +109,21 @@ public static class Program
 
     private static Command BenchCommand()
     {
-        var rounds = new Option<int>("--rounds") { Description = "Rounds; each runs ours, then PyTorch with glibc, then PyTorch with jemalloc (default: 2).", DefaultValueFactory = _ => 2 };
-        var steps = new Option<int?>("--steps") { Description = "Timed steps per run (default: each workload's own, 3-6)." };
+        var rounds = new Option<int?>("--rounds")
+        {
+            Description = $"Rounds per workload; each runs ours, then PyTorch with glibc, then PyTorch with jemalloc (default: {BenchOptions.MinRounds} to {BenchOptions.MaxRounds}, until every median is stable within the time budget).",
+        };
+        var budget = new Option<double?>("--budget") { Description = "Seconds the whole run may take with automatic rounds (default: 330)." };
+        var steps = new Option<int?>("--steps") { Description = "Timed steps per run (default: each workload's own, 2-10)." };
         var workloads = new Option<string[]>("--workload", "-w")
         {
             Description = $"Only this workload; repeatable. Known: {string.Join(", ", Bench.Workloads.Select(w => w.Name))}.",
         };
         var noReference = new Option<bool>("--no-reference") { Description = "Measure only our steps (no PyTorch runs)." };
         var python = new Option<string?>("--python") { Description = "The Python with torch for the reference (default: $BENCH_PYTHON or /usr/bin/python3)." };
-        var command = new Command("bench", "Throughput of Reprogram's own training steps on fixed workloads against a PyTorch reference of the same work, interleaved in one session, as a table of ratios.")
+        var command = new Command("bench", "Throughput of Reprogram's own steps and of plain GEMMs against a PyTorch reference of the same work, interleaved in one session: medians with their spread, ratios, and GFLOP/s against the measured peak.")
         {
-            rounds, steps, workloads, noReference, python,
+            rounds, budget, steps, workloads, noReference, python,
         };
         command.SetAction(parse =>
         {
@@ -129,6 +135,7 @@ public static class Program
                 Reference = !parse.GetValue(noReference),
             };
             if (parse.GetValue(python) is { } p) options = options with { Python = p };
+            if (parse.GetValue(budget) is { } b) options = options with { Budget = TimeSpan.FromSeconds(b) };
             try
             {
                 return Bench.Run(options, Console.Out);

@@ -6,20 +6,19 @@ final LayerNorm, untied head; random weights, all frozen, torch.no_grad()):
 - a prompt prefix of 16 demonstrations x DEMO tokens (one shared set of demonstrations for every query),
 - QUERIES queries of QUERY tokens each, every query with 3 one-token label words,
 - rows run in batches of 32.
-Cached (1): the prefix runs once into per-layer keys/values; each batch of rows attends over them (expanded to the
+Cached (1): the prefix runs once into per-layer keys/values (logits at its last position only); each batch of rows attends over them (expanded to the
 batch, concatenated with the rows' own keys), positions continuing after the prefix; logits only at each row's last
 position, log-softmax in float64, the 3 label words gathered. Uncached (0): each row is prefix + query, run whole; the
 same reading. Ids are random (only the shapes matter); rows are all the same length, so no padding.
 Arguments: steps warmup vocab layers heads hidden demo_tokens query_tokens queries cached.
 `reprogram bench` runs vocab 8192, 4 layers, 6 heads, 384 hidden, 12-token demonstrations, 6-token queries,
-200 queries. A step is one whole evaluation; the rate is queries per second. Threads: $BENCH_THREADS.
+200 queries cached and 64 uncached (there each query costs the same, so the rate does not depend on their number).
+A step is one whole evaluation; the rate is queries per second. Threads: $BENCH_THREADS.
 Prints one JSON line with queries per second (median and best over the timed steps) and the environment.
 """
 import json
 import math
-import os
 import random
-import re
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from bench_common import environment, threads
 
 
 class Block(nn.Module):
@@ -75,17 +76,12 @@ class Gpt(nn.Module):
         return self.head(self.ln_f(h)), present
 
 
-def blas_info():
-    found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
-    return (found.group(1) if found else "?") + " -> " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
-
-
 def evaluate(model, prefix, queries, choices, cached, batch=32):
     scores = []
     with torch.no_grad():
         past = None
         if cached:
-            _, past = model(torch.tensor([prefix]))
+            _, past = model(torch.tensor([prefix]), last=1)
         for start in range(0, len(queries), batch):
             rows = queries[start:start + batch]
             if cached:
@@ -99,8 +95,7 @@ def evaluate(model, prefix, queries, choices, cached, batch=32):
 
 def main():
     steps, warmup, vocab, layers, heads, d, demo, query, queries, cached = (int(a) for a in sys.argv[1:11])
-    threads = int(os.environ.get("BENCH_THREADS", "0")) or torch.get_num_threads()
-    torch.set_num_threads(threads)
+    n = threads()
     torch.manual_seed(0)
     model = Gpt(vocab, 16 * demo + query + 8, layers, heads, d).eval()
     for p in model.parameters():
@@ -115,9 +110,7 @@ def main():
         evaluate(model, prefix, rows, choices, cached == 1)
         if step >= warmup:
             rates.append(queries / (time.perf_counter() - start))
-    print(json.dumps({"median": statistics.median(rates), "best": max(rates), "torch": torch.__version__, "threads": threads,
-                      "blas": blas_info(),
-                      "allocator": "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc"}))
+    print(json.dumps({"median": statistics.median(rates), "best": max(rates), **environment(n)}))
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@ Prints one JSON line: images per second (median and best over the timed steps) a
 """
 import json
 import statistics
-import os
-import re
 import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from bench_common import environment, threads
 
 
 class BasicBlock(nn.Module):
@@ -60,8 +60,7 @@ class ResNet(nn.Module):
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     warmup = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-    threads = int(os.environ.get("BENCH_THREADS", "0")) or torch.get_num_threads()
-    torch.set_num_threads(threads)
+    n = threads()
     torch.manual_seed(0)
     batch, size, inner = 32, 112, 84
     model = ResNet([2, 2, 2, 3]).eval()
@@ -86,13 +85,7 @@ def main():
         loss.item()
         if step >= warmup:
             rates.append(batch / (time.perf_counter() - start))
-    # Debian's "generic" BLAS is whatever libblas.so.3 the alternatives system points at (OpenBLAS when installed).
-    found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
-    blas = (found.group(1) if found else "?") + " -> " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
-    print(json.dumps({
-        "median": statistics.median(rates), "best": max(rates), "torch": torch.__version__, "threads": threads,
-        "blas": blas, "allocator": "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc",
-    }))
+    print(json.dumps({"median": statistics.median(rates), "best": max(rates), **environment(n)}))
 
 
 if __name__ == "__main__":

@@ -14,14 +14,14 @@ Prints one JSON line with tokens per second (median and best over the timed step
 import json
 import statistics
 import math
-import os
-import re
 import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from bench_common import environment, threads
 
 
 class Block(nn.Module):
@@ -59,17 +59,10 @@ class Gpt(nn.Module):
         return self.head(self.ln_f(h))
 
 
-def blas_info():
-    """torch's BLAS as built, and the library Debian's alternatives system points libblas.so.3 at (OpenBLAS when installed)."""
-    found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
-    return (found.group(1) if found else "?") + " -> " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
-
-
 def main():
     steps, warmup, vocab, layers, heads, d = (int(a) for a in sys.argv[1:7])
     batch = int(sys.argv[7]) if len(sys.argv) > 7 else 16
-    threads = int(os.environ.get("BENCH_THREADS", "0")) or torch.get_num_threads()
-    torch.set_num_threads(threads)
+    n = threads()
     torch.manual_seed(0)
     length, prompt_tokens = 64, 8
     model = Gpt(vocab, 128, layers, heads, d).eval()
@@ -93,9 +86,7 @@ def main():
         loss.item()
         if step >= warmup:
             rates.append(batch * length / (time.perf_counter() - start))
-    print(json.dumps({"median": statistics.median(rates), "best": max(rates), "torch": torch.__version__, "threads": threads,
-                      "blas": blas_info(),
-                      "allocator": "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc"}))
+    print(json.dumps({"median": statistics.median(rates), "best": max(rates), **environment(n)}))
 
 
 if __name__ == "__main__":

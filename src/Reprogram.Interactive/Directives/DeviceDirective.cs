@@ -34,7 +34,7 @@ internal static class DeviceDirective
 {
     public static KernelActionDirective Create() => new("#!device")
     {
-        Description = "Shows the libtorch version, threads, CPU/CUDA availability, the native allocator and the device experiments will use. " +
+        Description = "Shows the libtorch version, threads, CPU/CUDA availability, the native allocator, MKL's code path and the device experiments will use. " +
                       "--device sets it for this session (auto = CUDA when it works, else the CPU).",
         Parameters =
         {
@@ -52,7 +52,7 @@ internal static class DeviceDirective
             var device = spec.Resolve();
             if (command.Threads is { } t) torch.set_num_threads(int.Parse(t));
             ExperimentDefaults.Device = spec;
-            context.Display(new DeviceReport(TorchRuntime.Info(), spec, device.ToString(), TorchRuntime.NativeLibraryStates(), NativeAllocator.Status()), "text/html");
+            context.Display(new DeviceReport(TorchRuntime.Info(), spec, device.ToString(), TorchRuntime.NativeLibraryStates(), NativeAllocator.Status(), MklOnAmd.Status()), "text/html");
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or LibTorchUnavailableException or FormatException)
         {
@@ -64,4 +64,4 @@ internal static class DeviceDirective
 
 /// <summary>What <c>#!device</c> shows.</summary>
 public sealed record DeviceReport(RuntimeInfo Runtime, DeviceSpec Requested, string Device, IReadOnlyList<NativeLibraryStatus> NativeLibraries,
-    AllocatorStatus? Allocator = null);
+    AllocatorStatus? Allocator = null, MklAmdStatus? Mkl = null);

@@ -27,6 +27,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
     public string? MaxTokens { get; set; }
     public string? Batch { get; set; }
     public string? Device { get; set; }
+    public string? Precision { get; set; }
     public string? Export { get; set; }
     public string? Name { get; set; }
     public string? Chat { get; set; }
@@ -56,6 +57,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         Chat = Chat?.ToLowerInvariant() ?? d.Chat,
         ShowPrompt = ShowPrompt || d.ShowPrompt,
         TextData = TextDataParameters.ToOptions(TextColumn, LabelColumn, LabelWords, d.TextData),
+        Precision = Precision is null ? d.Precision : Reprogram.Runtime.PrecisionSupport.Parse(Precision),
     };
 
     /// <summary>Templates are written on one line in a magic command: \n and \t stand for a new line and a tab.</summary>
@@ -85,6 +87,8 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         new KernelDirectiveParameter("--max-tokens", "Longest generated answer in tokens. Default: the task's.") { TypeHint = "number" },
         new KernelDirectiveParameter("--batch", "Rows scored or generated together. Default 32.") { TypeHint = "number" },
         new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
+        new KernelDirectiveParameter("--precision", "fp32 or bf16: the frozen model's forward passes (bf16 runs a bf16 copy; needs AVX512_BF16/AMX or a GPU). Default fp32.")
+            .AddCompletions(() => Reprogram.Runtime.PrecisionSupport.Names),
         new KernelDirectiveParameter("--export", "Write the per-query records to a .csv file, or the whole run to a .json file."),
         new KernelDirectiveParameter("--name", $"The C# variable that holds the result. Default {variable}."),
         new KernelDirectiveParameter("--chat", "Checkpoints: prompt the model as a chat model. template (its tokenizer_config.json chat_template: ChatML, Qwen2 or Llama 3), or chatml / qwen2 / llama3. Default off (plain prompts).")

@@ -35,6 +35,15 @@ public static class RuntimeHtml
                                    (a.Mode == AllocatorMode.GlibcTuned ? $"<br>Switch off: <code>NativeAllocator.Enabled = false</code> or {E(NativeAllocator.EnvironmentVariable)}=off." : "")]);
         }
         rows.Add(["OpenMP wait policy", E(OpenMpWaitPolicy.Status)]);
+        if (report.Mkl is { } m)
+        {
+            rows.Add(["CPU features", E(CpuFeatures.Current is { } cpu ? $"{cpu.Describe()}: {cpu.VectorFlags()}" : "unknown")]);
+            rows.Add(["MKL on AMD", (m.InEffect ? $"<b>{E(m.Summary)}</b>" : E(m.Summary)) +
+                                    $"<br>{E(MklOnAmd.SymbolName)} resolves to {E(m.ResolvedTo ?? "nothing in the global scope (MKL's own answer inside libtorch)")}" +
+                                    (m.MklBranch is { } b ? $"; MKL's branch: {E(b)}" : "") +
+                                    (m.Advice.Length > 0 ? $"<br>{E(m.Advice)}" : "") +
+                                    $"<br>{E(MklOnAmd.EnvironmentVariable)}=off switches it off, =force loads it on any CPU (before the kernel starts)."]);
+        }
         return Style + Table(["", ""], rows, "rp-device");
     }
 

@@ -37,6 +37,8 @@ public abstract record InstructionOptionsBase
     public bool ShowPrompt { get; init; }
     /// <summary>Columns of a data file and the label words (<c>--text-column --label-column --label-words</c>).</summary>
     public Data.TextDataOptions TextData { get; init; } = new();
+    /// <summary>The frozen model's forward passes: fp32, or bf16 on a bf16 copy (needs AVX512_BF16/AMX or a GPU; see PrecisionSupport).</summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
 
     protected void ValidateCommon()
     {

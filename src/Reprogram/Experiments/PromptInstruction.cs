@@ -49,7 +49,10 @@ public static class PromptInstruction
             AccuracyPerSeed = run.Seeds.Select(s => s.TestAccuracy).ToArray(),
             FlexibleAccuracyPerSeed = run.Seeds.All(s => s.FlexibleTestAccuracy is not null) ? run.Seeds.Select(s => s.FlexibleTestAccuracy!.Value).ToArray() : null,
             Records = records,
-            Main = run.Result,
+            // bf16 forward passes are a setting of the result (the checksums stay those of the fp32 weights).
+            Main = backbone is DecoderBackbone { Model.Precision: not Precision.Fp32 } decoder
+                ? run.Result with { Settings = new Dictionary<string, string>(run.Result.Settings) { ["precision"] = decoder.Model.PrecisionNote } }
+                : run.Result,
         };
     }
 
@@ -113,6 +116,7 @@ public static class InContextLearning
         CancellationToken cancellationToken, ISentenceEmbedder? embedder)
     {
         options.Validate();
+        model.UsePrecision(options.Precision);
         Registries.Tasks.Resolve(options.Task, TaskModality.Text);
         if (options.Scoring == "likelihood" && !model.CanScore)
         {
@@ -218,6 +222,7 @@ public static class ChainOfThought
         CancellationToken cancellationToken)
     {
         options.Validate();
+        model.UsePrecision(options.Precision);
         Registries.Tasks.Resolve(options.Task, TaskModality.Text);
         cancellationToken.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();

@@ -16,17 +16,23 @@ namespace Reprogram.Instruction;
 public sealed class InstructionModel : IDisposable
 {
     private readonly FrozenModel<nn.Module>? frozen;
+    private readonly ICausalLm? local;
+    private readonly ITextGenerator generator;
     private IDisposable? client;
+    // The bf16 copy for forward passes (made at the first UsePrecision(Bf16)), its checksum and its generator.
+    private ICausalLm? bf16;
+    private string? bf16Checksum;
+    private ITextGenerator? bf16Generator;
 
     private InstructionModel(string identity, ICausalLm? local, FrozenModel<nn.Module>? frozen, Func<string, long[]>? encode,
         ITextGenerator generator, string device, Func<IEnumerable<long>, string>? decode = null)
     {
         Identity = identity;
-        Local = local;
+        this.local = local;
         this.frozen = frozen;
         Encoder = encode;
         Decoder = decode;
-        Generator = generator;
+        this.generator = generator;
         Device = device;
     }
 
@@ -38,10 +44,39 @@ public sealed class InstructionModel : IDisposable
     public FrozenModel<nn.Module>? Frozen => frozen;
 
     public string Identity { get; }
-    /// <summary>The local decoder, or null for a remote chat model.</summary>
-    public ICausalLm? Local { get; }
+    /// <summary>The local decoder the forward passes use (the bf16 copy under <see cref="Precision.Bf16"/>), or null for a remote chat model.</summary>
+    public ICausalLm? Local => Precision == Precision.Bf16 ? bf16 : local;
     public Func<string, long[]>? Encoder { get; }
-    public ITextGenerator Generator { get; }
+    public ITextGenerator Generator => Precision == Precision.Bf16 ? bf16Generator! : generator;
+    /// <summary>The number format of the forward passes (fp32 unless <see cref="UsePrecision"/> chose bf16).</summary>
+    public Precision Precision { get; private set; } = Precision.Fp32;
+
+    /// <summary>
+    /// Runs later forward passes in <paramref name="precision"/>. bf16 uses a separate bf16 copy of the frozen decoder
+    /// (made once, checksummed on its own): the fp32 weights are never cast, so the model's checksum keeps meaning
+    /// "the fp32 weights did not change", and <see cref="VerifyUnchanged"/> checks the copy too. Refused, with the
+    /// reason, where the hardware has no native bf16 (<see cref="PrecisionSupport"/>) and for remote models.
+    /// </summary>
+    public void UsePrecision(Precision precision)
+    {
+        if (precision == Precision.Fp32 || precision == Precision) { Precision = precision; return; }
+        if (local is null || frozen is null || Encoder is null || Decoder is null)
+        {
+            throw new ArgumentException($"{Identity} is a remote chat model: the server chooses its number format. Use --precision fp32.");
+        }
+        PrecisionSupport.Check(precision, frozen.Device);
+        if (bf16 is null)
+        {
+            bf16 = CausalLmCopy.As(local, ScalarType.BFloat16, frozen.Device);
+            bf16Checksum = ParameterChecksum.Of(bf16.Module);
+            bf16Generator = new LocalTextGenerator(bf16, text => Encoder(Format.Render(text)), Decoder, Identity + " (bf16)", endTokens: Format.EndTokenIds(Encoder));
+        }
+        Precision = precision;
+    }
+
+    /// <summary>"fp32", or what bf16 means here: the copy and its checksum.</summary>
+    public string PrecisionNote => Precision == Precision.Fp32 ? "fp32"
+        : $"bf16 (forward passes on a bf16 copy of the frozen weights, copy checksum {ParameterChecksum.Short(bf16Checksum!)}; the model's checksum is of its fp32 weights)";
     public string Device { get; }
     /// <summary>How a local checkpoint reads its prompts (plain, after a BOS, or a chat template); <see cref="PromptFormat.Plain"/> otherwise.</summary>
     public PromptFormat Format { get; private init; } = PromptFormat.Plain;
@@ -60,8 +95,17 @@ public sealed class InstructionModel : IDisposable
         catch (ArgumentException e) { throw new ArgumentException($"{Identity} cannot read {what}: {e.Message}"); }
     }
 
-    /// <summary>Proves the local model unchanged (throws if it changed) and returns the checksum after the run.</summary>
-    public string VerifyUnchanged() => frozen?.VerifyUnchanged() ?? RemoteChecksum;
+    /// <summary>Proves the local model (and its bf16 copy, if made) unchanged (throws if not) and returns the fp32 weights' checksum after the run.</summary>
+    public string VerifyUnchanged()
+    {
+        var after = frozen?.VerifyUnchanged() ?? RemoteChecksum;
+        if (bf16 is not null && ParameterChecksum.Of(bf16.Module) is var now && now != bf16Checksum)
+        {
+            throw new FrozenModelChangedException($"The bf16 copy of '{Identity}' changed: checksum {ParameterChecksum.Short(bf16Checksum!)} when made, " +
+                                                  $"{ParameterChecksum.Short(now)} now. Something wrote into the frozen model's copy; the results are invalid.");
+        }
+        return after;
+    }
 
     /// <summary>The zoo names, "openai:MODEL" / "ollama:MODEL" for remote chat models, or a checkpoint folder.</summary>
     public static IReadOnlyList<string> KnownModels { get; } = [LanguageZoo.IclRulesName, LanguageZoo.ArithCotName, "openai:<model>", "ollama:<model>"];
@@ -137,6 +181,7 @@ public sealed class InstructionModel : IDisposable
 
     public void Dispose()
     {
+        bf16?.Dispose();
         frozen?.Dispose();
         client?.Dispose();
     }

@@ -56,7 +56,7 @@ public static class LikelihoodScoring
                 if (cached)
                 {
                     cache = new KvCache(model.Layers);
-                    prefixLast = model.Forward(tensor(prefix, device: device).unsqueeze(0), cache)[0, -1];
+                    prefixLast = model.Forward(tensor(prefix, device: device).unsqueeze(0), cache, lastPositions: 1)[0, -1]; // only its last position is read
                     tokens += prefix.Length;
                     passes++;
                 }

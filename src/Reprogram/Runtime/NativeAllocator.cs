@@ -75,10 +75,14 @@ public static class NativeAllocator
         : !IsGlibc ? AllocatorMode.Unsupported
         : Enabled ? AllocatorMode.GlibcTuned : AllocatorMode.Off;
 
-    /// <summary>Applies the settings once (before libtorch starts its threads where the caller can), and logs one line.</summary>
+    /// <summary>
+    /// Applies the settings once (before libtorch starts its threads where the caller can), and logs one line; with
+    /// them the other settings that must precede libtorch: <see cref="OpenMpWaitPolicy"/> and <see cref="MklOnAmd"/>.
+    /// </summary>
     public static void Apply()
     {
         OpenMpWaitPolicy.Apply();
+        MklOnAmd.Apply();
         lock (Gate)
         {
             if (Enabled) ApplyLocked();

@@ -151,6 +151,15 @@ public static class CausalLm
     }
 
     /// <summary>
+    /// Whether <see cref="Attend"/> uses libtorch's fused scaled_dot_product_attention (one operator, and on the CPU a
+    /// flash-attention kernel that never materialises the [T, S] scores) instead of matmul, mask, softmax, matmul. Both
+    /// compute the same function; the switch exists for comparisons (reprogram bench, the decoder parity tests), and
+    /// REPROGRAM_FUSED_ATTENTION=off sets it off for a whole process.
+    /// </summary>
+    public static bool FusedAttention { get; set; } =
+        Environment.GetEnvironmentVariable("REPROGRAM_FUSED_ATTENTION")?.Trim().ToLowerInvariant() is not ("off" or "0" or "false" or "no");
+
+    /// <summary>
     /// Causal attention of q [B, H, T, hd] over prefix keys [B, H or kvH, P, hd] (always visible) and keys [B, kvH, S, hd]
     /// whose last T are the queries' own (key j is visible to query i when j &lt;= S - T + i and its mask is set). With a
     /// sliding window W (Mistral) key j must also be one of the query's last W real positions (itself included), counted
@@ -163,6 +172,13 @@ public static class CausalLm
         var s = k.shape[2];
         k = RepeatHeads(k, heads);
         v = RepeatHeads(v, heads);
+        // Plain causal self-attention (no cache, no prefix, no padding, no window shorter than the keys) needs no mask at
+        // all. The padding check reads one value back, so it is made only on the CPU, where that costs nothing.
+        if (FusedAttention && prefix is null && t == s && (slidingWindow is null || slidingWindow >= s) &&
+            q.device.type == DeviceType.CPU && keyMask.all().item<bool>())
+        {
+            return nn.functional.scaled_dot_product_attention(q, k, v, null, 0, true);             // [B, H, T, hd]
+        }
         var allowed = ones(t, s, dtype: ScalarType.Bool, device: q.device).tril(s - t).unsqueeze(0) & keyMask.unsqueeze(1); // [B, T, S]
         if (slidingWindow is { } w)
         {
@@ -179,9 +195,15 @@ public static class CausalLm
             v = cat([pv, v], 2);
             allowed = cat([ones(b, t, pk.shape[2], dtype: ScalarType.Bool, device: q.device), allowed], 2);
         }
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(q.shape[3]);                  // [B, H, T, P+S]
         // The dtype's minimum rather than -inf: a fully padded query row stays finite (uniform) instead of NaN.
-        scores = scores.masked_fill(allowed.unsqueeze(1).logical_not(), finfo(scores.dtype).min);
+        var blocked = finfo(q.dtype).min;
+        if (FusedAttention)
+        {
+            var bias = zeros(allowed.shape, dtype: q.dtype, device: q.device).masked_fill(allowed.logical_not(), blocked);
+            return nn.functional.scaled_dot_product_attention(q, k, v, bias.unsqueeze(1), 0, false);   // [B, H, T, hd]
+        }
+        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(q.shape[3]);                  // [B, H, T, P+S]
+        scores = scores.masked_fill(allowed.unsqueeze(1).logical_not(), blocked);
         return nn.functional.softmax(scores, -1).matmul(v);                                     // [B, H, T, hd]
     }
 
