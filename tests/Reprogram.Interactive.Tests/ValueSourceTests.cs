@@ -32,7 +32,7 @@ public class ValueSourceTests : KernelTestBase
     [InlineData("#!cot --trigger @ --mode @", "--trigger @: a bare @ is not a value")]
     [InlineData("#!reprogram --model @ --dataset @", "--model @: a bare @ is not a value")]
     [InlineData("#!taxonomy --search @ --location @", "--search @: a bare @ is not a value")]
-    [InlineData("#!manipulation x --format @ --location @ --operator additive --alignment linear", "--format @: a bare @ is not a value")]
+    [InlineData("#!manipulation x --format @ --location @ --operator additive --alignment linear", "A value for format")]   // a required option bound to nothing: .NET Interactive says so first
     public async Task Two_bare_ats_are_refused_with_a_message_instead_of_a_form_that_never_returns(string cell, string expected)
     {
         var submit = Submit(cell);
