@@ -64,6 +64,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         };
         options.Validate();
         _ = VariableName;
+        SavePath(Save);
         return options;
     }
 
