@@ -13,6 +13,11 @@ trace, no HTML output may carry markup that came from an input, and every 25 inp
 
 REPROGRAM_FUZZ=nightly (or --per-directive) sets the size; the default is the CI size (100 per directive).
 Exit code 0 when every assertion held, 1 otherwise, 2 for bad usage or a kernel that would not start.
+
+Huge numbers are beyond every option's documented range (10^6, 2^31 - 1, overflowing ones); values inside a range that
+only make a run long (10,000 epochs, 100,000 examples) are not generated, since a time limit cannot tell them from a hang.
+Several @input:/@password: sources in one command are not generated either: .NET Interactive asks for them in an HTML
+form that only a front end running its scripts can answer (see ValueSourceGuard).
 """
 
 import argparse
@@ -447,11 +452,11 @@ class Generator:
 
     def int_list_value(self, valid):
         r = self.r
-        return r.choice([r.choice(valid), r.choice(valid), "0,1,x", "-1", "", ",,,", "99999", "1,1,1", "0;2", "1-3", "2147483648", "0,-4", "1e2"])
+        return r.choice([r.choice(valid), r.choice(valid), "0,1,x", "-1", "", ",,,", "100001", "1000000", "1,1,1", "0;2", "1-3", "2147483648", "0,-4", "1e2"])
 
     def seeds_value(self):
         r = self.r
-        return r.choice(["1", "2", "0,3", "0-1", "0", "-1", "101", "0-1000", "3-1", "a-b", "1,1", "2147483647", "", "0,x", "-5--1", "0-99"])
+        return r.choice(["1", "2", "0,3", "0-1", "0", "-1", "101", "0-1000", "3-1", "a-b", "1,1", "2147483647", "", "0,x", "-5--1", "0-100"])
 
     def enum_value(self, valid):
         r = self.r
@@ -837,12 +842,13 @@ def summary_table(rows, per, seed, starts, keepalive_failures, seconds):
 # ----------------------------------------------------------------------------------------------------------------
 
 MEMORY_CELLS = [
-    "#!reprogram --name r{i}",
+    # The real frozen models (ImageNet ResNet-18, all-MiniLM-L6-v2, the zoo decoders, MiniLM for KATE), tiny data.
+    "#!reprogram --model resnet18 --image-size 32 --name r{i}",
     "#!soft-prompt --name s{i}",
     "#!icl --name i{i}",
     "#!cot --name c{i}",
     "#!compare --name k{i}",
-    "#!reprogram --manipulation watermark --alignment ilm --baseline --name rb{i}",
+    "#!reprogram --model resnet18 --image-size 32 --manipulation watermark --baseline --name rb{i}",
     "#!soft-prompt --method prefix --model icl-rules --name sp{i}",
     "#!icl --selection similar --calibration both --name is{i}",
     "#!cot --mode direct,zero-shot --samples 2 --name cs{i}",
@@ -860,7 +866,7 @@ def memory(args):
         for cell in WARMUP_CELLS:
             kernel.run(cell, timeout=args.warmup_timeout)
         for i in range(1, args.cells + 1):
-            code = MEMORY_CELLS[(i - 1) % len(MEMORY_CELLS)].format(i=i)
+            code = MEMORY_CELLS[(i - 1) % len(MEMORY_CELLS)].format(i="" if args.same_names else i)
             result = kernel.run(code, timeout=args.cell_timeout)
             if result.failed or result.timed_out or result.died:
                 failures.append(f"cell {i} {code!r}: {'timed out' if result.timed_out else 'died' if result.died else result.error_text()[:400]}")
@@ -886,20 +892,74 @@ def memory(args):
     return 0
 
 
+def selftest():
+    """The detectors on known outputs: each must find what it is for and nothing in escaped output."""
+    def cell(html=(), errors=(), stderr=()):
+        r = CellResult("")
+        r.html, r.errors, r.stderr = list(html), list(errors), list(stderr)
+        return r
+    injected = [
+        "<div><script>fzq1()</script></div>",
+        "<td><img src=x onerror=fzq2()></td>",
+        "<a href=\"javascript:fzq3()\">x</a>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"</script><script>fzq4()</script>\"}}};</script>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"<img src=x onerror=fzq5()>\"}}};</script>",
+        "<script>var fig = {\"data\":[{\"x\":[\"\\u003ca href=javascript:fzq6()\\u003ex\"]}]};</script>",
+        "<b data-fzq7=1>bold</b>",
+        "<style>*{background:url(javascript:fzq8())}</style>",
+        "<details open ontoggle=fzq9()>",
+    ]
+    escaped = [
+        "<td>&lt;script&gt;fzq11()&lt;/script&gt;</td>",
+        "<pre>&lt;img src=x onerror=fzq12()&gt;</pre>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"\\u003cimg src=x onerror=fzq13()\\u003e\"}}};</script>".replace("\\u003cimg", "&lt;img").replace("\\u003e\"", "&gt;\""),
+        "<button onclick=\"var d=this.parentNode;\">next</button><td>fzq14</td>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"&lt;/script&gt;&lt;script&gt;fzq15()\"}}};</script>",
+    ]
+    traces = ["   at Reprogram.Experiments.Experiment.Run(ExperimentSpec spec) in /src/Experiment.cs:line 40",
+              "System.InvalidOperationException: Sequence contains no elements",
+              "#!icl stopped on an unexpected error (NullReferenceException: x). This is a bug"]
+    clear = ["'nope' is not a model. Allowed: icl-rules, arith-cot.", "(1,1): error DNI211: --threads: 'x' is not a positive whole number.",
+             "Could not save to /x: Access to the path is denied; at most 10 at a time"]
+    problems = []
+    for page in injected:
+        if not find_injection(cell(html=[page])):
+            problems.append("missed injection: " + page)
+    for page in escaped:
+        if find_injection(cell(html=[page])):
+            problems.append("false injection: " + page + " -> " + str(find_injection(cell(html=[page]))))
+    for text in traces:
+        if not find_trace(cell(errors=[(text, [text])])):
+            problems.append("missed trace: " + text)
+    for text in clear:
+        if find_trace(cell(errors=[(text, [text])], stderr=["\n" + DNI_DIAGNOSTIC_DUMP + "\n"])):
+            problems.append("false trace: " + text)
+    for p in problems:
+        print(p)
+    print(f"selftest: {len(injected)} injections, {len(escaped)} escaped outputs, {len(traces)} traces, {len(clear)} clear errors; "
+          f"{len(problems)} problems", flush=True)
+    return 1 if problems else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["fuzz", "memory"])
-    parser.add_argument("--feed", required=True, help="the folder the packed Reprogram packages are in")
-    parser.add_argument("--version", required=True, help="the packed version to #r")
+    parser.add_argument("mode", choices=["fuzz", "memory", "selftest"])
+    parser.add_argument("--feed", help="the folder the packed Reprogram packages are in")
+    parser.add_argument("--version", help="the packed version to #r")
     parser.add_argument("--per-directive", type=int, default=None)
     parser.add_argument("--seed", type=int, default=20260416)
     parser.add_argument("--cell-timeout", type=float, default=90.0)
     parser.add_argument("--warmup-timeout", type=float, default=600.0)
     parser.add_argument("--cells", type=int, default=30)
     parser.add_argument("--limit-mb", type=float, default=100.0)
+    parser.add_argument("--same-names", action="store_true", help="memory: every cell of a kind keeps its result in the same variable")
     parser.add_argument("--json")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
+    if args.mode == "selftest":
+        return selftest()
+    if not args.feed or not args.version:
+        parser.error("--feed and --version are needed to start the kernel")
     try:
         return fuzz(args) if args.mode == "fuzz" else memory(args)
     except RuntimeError as e:
