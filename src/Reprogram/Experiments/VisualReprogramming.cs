@@ -142,7 +142,8 @@ public sealed record ReprogramResult
     public void Save(string path)
     {
         if (Manipulation is null) throw new InvalidOperationException("This run has no learned input manipulation to save (--manipulation none).");
-        LearnedManipulationFile.Save(path, Manipulation, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings);
+        LearnedManipulationFile.Save(path, Manipulation, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings,
+            Runs.Count > 0 ? SavedExperiment.Metadata(Runs[0].Spec) : null);
     }
 }
 
