@@ -140,7 +140,8 @@ public static class Prediction
         }
         return new ExperimentSpec
         {
-            Model = model, Task = (inputs as TaskInputs)?.Task ?? InstructionTasks.Rules, Manipulation = "soft-prompt", Alignment = "verbalizer", Seeds = [0],
+            Model = model, Task = inputs switch { TaskInputs t => t.Task!, PathInputs p => p.Path, _ => "texts" },
+            Manipulation = "soft-prompt", Alignment = "verbalizer", Seeds = [0],
             Device = options.Device, Load = source.FilePath, Name = options.Name, TextData = options.TextData,
             Budget = new Budget { TrainExamples = 0, TestExamples = options.TestExamples ?? 100 },
             Options = new MethodOptions { Tokens = adapter.Tokens },
