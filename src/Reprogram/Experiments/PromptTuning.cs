@@ -46,6 +46,8 @@ public sealed record PromptTuningOptions
     public double LearningRate { get; init; } = 0.01;
     public int MaxLength { get; init; } = 64;
     public int Seed { get; init; }
+    /// <summary>Several seeds (mean and spread in the table; the first seed's prompt is shown and saved); null: <see cref="Seed"/> alone.</summary>
+    public IReadOnlyList<int>? Seeds { get; init; }
     public string? Device { get; init; }
     /// <summary>Columns of a data file and the verbalizer's label words (<c>--text-column --label-column --label-words</c>).</summary>
     public TextDataOptions TextData { get; init; } = new();
@@ -84,7 +86,7 @@ public sealed record PromptTuningOptions
     /// <summary>The experiment these options describe: the method at the embeddings or layers, a linear head on an encoder, a verbalizer on a decoder.</summary>
     public ExperimentSpec Spec() => new()
     {
-        Model = Model, Task = Task, TextData = TextData, Manipulation = Method, Seeds = [Seed], Device = Device, KeepLearned = true,
+        Model = Model, Task = Task, TextData = TextData, Manipulation = Method, Seeds = Seeds ?? [Seed], Device = Device, KeepLearned = true,
         Alignment = Registries.Models.Resolve(Model).Kind == "text encoder" ? "linear" : "verbalizer",
         Budget = new Budget { TrainExamples = TrainCount, TestExamples = TestCount, Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate },
         Options = new MethodOptions { Tokens = Tokens, Init = Init, InitText = InitText, Reparameterisation = Reparameterisation, MaxLength = MaxLength },

@@ -37,6 +37,8 @@ public sealed record ReprogramOptions
     /// <summary>constant, multistep (ILM-VP) or cosine.</summary>
     public string Schedule { get; init; } = "multistep";
     public int Seed { get; init; }
+    /// <summary>Several seeds (mean and spread in the table; the first seed's prompt is charted and saved); null: <see cref="Seed"/> alone.</summary>
+    public IReadOnlyList<int>? Seeds { get; init; }
     /// <summary>auto, cpu, cuda, cuda:N; null uses the session's (<see cref="ExperimentDefaults.Device"/>).</summary>
     public string? Device { get; init; }
     /// <summary>Also run the baselines: no input manipulation (same alignment), and the untrained prompt.</summary>
@@ -98,7 +100,7 @@ public sealed record ReprogramOptions
         var o = WithRecipe(out var recipe);
         return new ExperimentSpec
         {
-            Model = Model, Task = Dataset, Manipulation = recipe?.Manipulation ?? manipulation, Alignment = alignment, Seeds = [Seed], Device = Device, KeepLearned = true,
+            Model = Model, Task = Dataset, Manipulation = recipe?.Manipulation ?? manipulation, Alignment = alignment, Seeds = Seeds ?? [Seed], Device = Device, KeepLearned = true,
             Budget = new Budget
             {
                 TrainExamples = TrainCount, TestExamples = TestCount, Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Schedule = o.Schedule,
