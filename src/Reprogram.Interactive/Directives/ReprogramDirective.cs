@@ -110,7 +110,7 @@ internal static class ReprogramDirective
             new KernelDirectiveParameter("--lr", "Learning rate (Adam). Default 0.01.") { TypeHint = "number" },
             new KernelDirectiveParameter("--schedule", "constant, multistep (x0.1 at 50% and 72% of the epochs, as ILM-VP) or cosine. Default multistep.")
                 .AddCompletions(() => ["constant", "multistep", "cosine"]),
-            new KernelDirectiveParameter("--seeds", "Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); each draws its subset, data order and initialisation, and the table shows the mean and spread. Default 0."),
+            new KernelDirectiveParameter("--seeds", "Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); each draws its subset, data order and initialisation, and the table shows the mean and spread (the older name --seed still works: --seed N is the one seed N). Default 0."),
             OptionAliases.Parameter("--seed", "--seeds (--seed N is the one seed N)", "number"),
             new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
             new KernelDirectiveParameter("--baseline", "Also run the baselines: no input manipulation (same alignment), and the untrained prompt.") { Flag = true },

@@ -110,7 +110,7 @@ internal static class SoftPromptDirective
             new KernelDirectiveParameter("--batch", "Batch size. Default 16.") { TypeHint = "number" },
             new KernelDirectiveParameter("--lr", "Learning rate (Adam). Default 0.01.") { TypeHint = "number" },
             new KernelDirectiveParameter("--max-length", "Longest text in tokens. Default 64.") { TypeHint = "number" },
-            new KernelDirectiveParameter("--seeds", "Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); each draws its subset, order and initialisation, and the table shows the mean and spread. Default 0."),
+            new KernelDirectiveParameter("--seeds", "Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); each draws its subset, order and initialisation, and the table shows the mean and spread (the older name --seed still works: --seed N is the one seed N). Default 0."),
             OptionAliases.Parameter("--seed", "--seeds (--seed N is the one seed N)", "number"),
             new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
             new KernelDirectiveParameter("--save", "Save the learned prompt and head (the first seed's) to this .safetensors file, to apply later with --load."),
