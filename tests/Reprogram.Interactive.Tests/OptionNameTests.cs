@@ -43,10 +43,17 @@ public class OptionNameTests : KernelTestBase
     }
 
     [Fact]
-    public void The_load_message_says_that_lsmagic_lists_the_commands_and_their_help()
+    public void The_load_message_says_that_lsmagic_lists_the_commands_and_their_help_and_the_descriptions_list_the_options()
     {
         var message = (string)typeof(ReprogramKernelExtension).GetField("LoadedMessage", BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
         Assert.Contains("<code>#!lsmagic</code> lists the commands with their help", message);
+        // #!lsmagic shows each command's description: the options are listed at its end, older names marked.
+        var reprogram = Directive("#!reprogram").Description!;
+        Assert.Contains("Options: --model, --task", reprogram);
+        Assert.Contains("--seeds", reprogram);
+        Assert.Contains("--load", reprogram);
+        Assert.Contains("(older names: --dataset for --task, --seed for --seeds)", reprogram);
+        Assert.Contains("Options: --device, --threads.", Directive("#!device").Description);
     }
 
     [Fact]

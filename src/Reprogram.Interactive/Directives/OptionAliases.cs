@@ -26,6 +26,32 @@ public static class OptionAliases
         new("#!cot", "--queries", "--test", "test examples per seed"),
     ];
 
+    /// <summary>The extension's magic commands.</summary>
+    public static IReadOnlyList<string> Commands { get; } =
+        ["#!taxonomy", "#!manipulation", "#!device", "#!reprogram", "#!soft-prompt", "#!icl", "#!cot", "#!compare"];
+
+    /// <summary>
+    /// Ends each command's description with its options (older names in brackets), so that <c>#!lsmagic</c>, which shows
+    /// the descriptions, lists them too; each option's own help is its completion's documentation in the editor.
+    /// </summary>
+    public static void AddOptionLists(Microsoft.DotNet.Interactive.Kernel root)
+    {
+        foreach (var directive in root.KernelInfo.SupportedDirectives.OfType<KernelActionDirective>().Where(d => Commands.Contains(d.Name)))
+        {
+            if (directive.Description?.Contains(" Options: ", StringComparison.Ordinal) == true) continue;
+            directive.Description = (directive.Description ?? "").TrimEnd() + " " + OptionList(directive);
+        }
+    }
+
+    /// <summary>"Options: --model, --task, ... (older names: --dataset for --task, ...)."</summary>
+    public static string OptionList(KernelActionDirective directive)
+    {
+        var aliases = All.Where(a => a.Directive == directive.Name).ToArray();
+        var names = directive.Parameters.Select(p => p.Name).Where(n => aliases.All(a => a.Alias != n)).ToArray();
+        return $"Options: {string.Join(", ", names)}" +
+               (aliases.Length == 0 ? "." : $" (older names: {string.Join(", ", aliases.Select(a => $"{a.Alias} for {a.Name}"))}).");
+    }
+
     /// <summary>The alias's own parameter: its help says it is the older name of <paramref name="name"/>.</summary>
     public static KernelDirectiveParameter Parameter(string alias, string name, string? typeHint = null) =>
         new(alias, $"Older name of {name}, still accepted; use {name}.") { TypeHint = typeHint ?? "text" };

@@ -88,7 +88,8 @@ internal static class ReprogramDirective
     {
         Description = "Reprograms a frozen vision model for a new task: a learned input manipulation (padding, watermark or patch prompt, " +
                       "or a learned transform) plus an output alignment (label mapping or a linear head), with the model's weights unchanged. " +
-                      "Defaults finish in about a minute on a 2-core CPU. Example: #!reprogram --model resnet18 --dataset fashion-mnist --manipulation pad --baseline",
+                      "Defaults finish in about a minute on a 2-core CPU. Example: #!reprogram --model resnet18 --task fashion-mnist --manipulation pad --baseline; " +
+                      "#!reprogram --load saved.safetensors applies a saved one to new inputs.",
         Parameters =
         {
             new KernelDirectiveParameter("--model", "resnet18 (ImageNet, CNTK export, features), fashion-cnn (a Fashion-MNIST classifier trained here), resnet18-fashion (the ImageNet ResNet-18's frozen features with a Fashion-MNIST linear head trained here: real classes for label mapping), or a torchvision ResNet-18 .safetensors/.pt file. Default resnet18.")

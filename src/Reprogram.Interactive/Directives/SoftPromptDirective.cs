@@ -89,7 +89,7 @@ internal static class SoftPromptDirective
     {
         Description = "Prompt tuning of a frozen language model (all-MiniLM-L6-v2 with a linear head, or a decoder with a verbalizer): learned soft tokens " +
                       "at the embeddings, prefixes of keys and values (prefix-tuning, P-tuning v2), or VPT-deep prompts at every layer; the model's weights never change. " +
-                      "Example: #!soft-prompt --method soft --task fortunes --tokens 8",
+                      "Example: #!soft-prompt --manipulation soft --task fortunes --tokens 8; #!soft-prompt --load saved.safetensors applies a saved one to new texts.",
         Parameters =
         {
             new KernelDirectiveParameter("--manipulation", "soft (prompt tuning, Lester et al., embedding location), prefix (prefix-tuning, Li and Liang: key/value prefixes through an MLP, hidden), p-tuning-v2 (Liu et al.: per-layer key/value prefixes learned directly, hidden), vpt-deep (Jia et al.: prompts replaced at every layer, hidden; \"deep\" is an alias); the registry's names (soft-prompt, prefix-tuning, ...) work too; the older name --method still works. Default soft.")
