@@ -41,6 +41,8 @@ internal static class LoadedRuns
         }
         if (string.IsNullOrWhiteSpace(load)) throw new ArgumentException("--load needs a saved .safetensors file (or a PEFT adapter folder).");
         if (!File.Exists(load) && !Directory.Exists(load)) throw new FileNotFoundException($"--load: there is no saved file or adapter folder at {Path.GetFullPath(load)}.", load);
+        // A task name that is not a file or folder must be one of the registry's (the message lists them), before any model loads.
+        if (data is not null && !File.Exists(data) && !Directory.Exists(data)) Registries.Tasks.Resolve(data);
         var options = new PredictionOptions { Model = model, Device = device, TestExamples = Int(test, "--test"), TextData = textData };
         if (device is not null) Runtime.DeviceSpec.Parse(device);
         return new LoadRequest(load, data, options, VariableName(name, DefaultVariable));

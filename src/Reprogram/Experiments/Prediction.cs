@@ -105,6 +105,7 @@ public static class Prediction
         options ??= new PredictionOptions();
         if (options.TestExamples is < 1) throw new ArgumentException($"At least one test example is needed, not {options.TestExamples}.");
         var source = LearnedSource.Open(learned);
+        if (inputs is TaskInputs { Task: { } name }) Registries.Tasks.Resolve(name);   // an unknown task is refused before the model loads
         var spec = SpecOf(source, options, inputs);
         DeviceSpec.Parse(spec.Device ?? "auto");
         using var session = new ExperimentSession();

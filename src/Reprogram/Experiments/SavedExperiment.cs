@@ -80,13 +80,16 @@ public sealed record SavedExperiment
         }
         var saved = new SavedExperiment
         {
-            Model = spec.Model, Task = spec.Task, Manipulation = spec.Manipulation, Alignment = spec.Alignment, Seed = spec.Seeds[0],
+            Model = FullPath(spec.Model), Task = FullPath(spec.Task), Manipulation = spec.Manipulation, Alignment = spec.Alignment, Seed = spec.Seeds[0],
             Budget = spec.Budget, Options = spec.Options with { Embedder = null },
             TextColumn = spec.TextData?.TextColumn, LabelColumn = spec.TextData?.LabelColumn, RationaleColumn = spec.TextData?.RationaleColumn,
             LabelWords = spec.TextData?.LabelWords?.ToString(), Template = template,
         };
         return new Dictionary<string, string> { [MetadataKey] = JsonSerializer.Serialize(saved, Json) };
     }
+
+    /// <summary>A path as a full path (a file loaded from another folder finds its model and data); a name as it is.</summary>
+    private static string FullPath(string spec) => File.Exists(spec) || Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
 
     /// <summary>
     /// The experiment a file's metadata records. Files saved before the experiment was recorded are read from their
