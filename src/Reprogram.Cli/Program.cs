@@ -81,6 +81,12 @@ public static class Program
                 Console.Error.WriteLine(e.Message);
                 return 2;
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The cells ran; writing the executed notebook failed (a folder not writable, a file open elsewhere).
+                Console.Error.WriteLine($"Could not write the executed notebook to {options.OutputFolder}: {e.Message}");
+                return 1;
+            }
             Console.WriteLine($"Wrote {run.OutputNotebook}");
             Console.WriteLine($"Wrote {run.OutputHtml}");
             if (run.FailedCell is { } failed)
