@@ -163,6 +163,8 @@ public static class Experiment
                 TokensProcessed = backbone.TokensProcessed - tokensBefore + (report?.TokensSeen ?? 0),
                 PromptsShortened = backbone.PromptsShortened - shortenedBefore,
                 TestIds = split.Queries.Select(q => q.Id).ToArray(),
+                Labels = split.Labels,
+                Template = split is InstructionTask text ? ManipulationEntries.TemplateOf(text.Template, options) : null,
                 TestAccuracy = accuracy,
                 FlexibleTestAccuracy = flexible,
                 TrainAccuracy = trainAccuracy,
