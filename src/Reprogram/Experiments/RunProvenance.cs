@@ -105,8 +105,14 @@ public sealed record RunProvenance
     // libtorch names no device through TorchSharp; the driver's tool does, where it is installed.
     private static string? GpuName() => Tool.Run("nvidia-smi", ["--query-gpu=name", "--format=csv,noheader"], null)?.Split('\n')[0].Trim() is { Length: > 0 } n ? n : null;
 
+    /// <summary>
+    /// The commit HEAD names in the git repository around <paramref name="folder"/>, read from its files (what provenance
+    /// uses where git itself is not installed); null outside a repository.
+    /// </summary>
+    public static string? ReadGitHead(string folder) => Git.ReadHead(folder);
+
     /// <summary>The git commit of a folder: git itself where installed, else the repository's HEAD read from its files.</summary>
-    internal static class Git
+    private static class Git
     {
         // A comparison builds many results in seconds: ask git at most once every few seconds per folder.
         private static readonly Dictionary<string, (DateTime At, (string? Commit, bool? Dirty) Value)> Cache = new(StringComparer.Ordinal);
@@ -140,7 +146,7 @@ public sealed record RunProvenance
         /// The commit HEAD names in the repository around <paramref name="folder"/>, from .git's files: HEAD is a commit, or
         /// "ref: refs/heads/x" resolved through the loose ref or packed-refs. A worktree's ".git" file points at its folder.
         /// </summary>
-        internal static string? ReadHead(string folder)
+        public static string? ReadHead(string folder)
         {
             try
             {
