@@ -139,7 +139,7 @@ public static class Experiment
                 SetTraining(manipulation, alignment, false);
                 if (report.Stop == StopReason.Cancelled) throw new OperationCanceledException($"{label}, seed {seed}: {report.Message}.");
             }
-            else if (alignment is IEstimatedAlignment mapping)
+            else if (alignment is IEstimatedAlignment mapping && !loaded)
             {
                 // Nothing learnable (a fixed or no manipulation): the mapping is estimated once, by counting.
                 EstimateMapping(backbone, manipulation, mapping, split);
