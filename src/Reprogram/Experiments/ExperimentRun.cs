@@ -84,6 +84,7 @@ public sealed record ExperimentRun
     public IReadOnlyList<string> PublishedMethods { get; init; } = [];
 
     public string Name => Result.Name;
+    public RunProvenance? Provenance => Result.Provenance;
     public double TestAccuracy => Result.Metrics[MetricNames.TestAccuracy];
     public double TestAccuracySd => Result.Metrics[MetricNames.TestAccuracySd];
     public IEnumerable<PredictionRecord> Records => Seeds.SelectMany(s => s.Records);

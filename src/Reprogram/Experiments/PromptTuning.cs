@@ -100,6 +100,8 @@ public sealed record PromptTuningResult
     /// <summary>The experiment run behind the row, with every prediction.</summary>
     public ExperimentRun? Run { get; init; }
     public IReadOnlyList<NearestTokens> Nearest { get; init; } = [];
+    /// <summary>Versions, git commit, machine, device and time of the run.</summary>
+    public RunProvenance? Provenance => Main.Provenance;
     public required PromptTuningOptions Options { get; init; }
     internal LearnableManipulation? Prompt { get; init; }
     internal IOutputAlignment? Alignment { get; init; }

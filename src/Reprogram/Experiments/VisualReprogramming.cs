@@ -124,6 +124,8 @@ public sealed record ReprogramResult
     public required ExperimentResult Main { get; init; }
     public IReadOnlyList<ExperimentResult> Baselines { get; init; } = [];
     public IEnumerable<ExperimentResult> All => new[] { Main }.Concat(Baselines);
+    /// <summary>Versions, git commit, machine, device and time of the main run.</summary>
+    public RunProvenance? Provenance => Main.Provenance;
     /// <summary>The experiment runs behind the rows (main first), with every prediction.</summary>
     public IReadOnlyList<ExperimentRun> Runs { get; init; } = [];
     /// <summary>The learned prompt as an image [C, H, W] (what is added to every input), if the manipulation has one.</summary>
