@@ -14,12 +14,14 @@ public static class Program
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(DoctorCommand());
         root.Subcommands.Add(BenchCommand());
+        root.Subcommands.Add(ExperimentCommands.Compare());
+        root.Subcommands.Add(ExperimentCommands.Eval());
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
             // Bad usage exits 2 (System.CommandLine's own exit code for parse errors is 1, which means a failed run here).
             foreach (var error in parse.Errors) Console.Error.WriteLine(error.Message);
-            Console.Error.WriteLine("Usage: reprogram run|doctor|bench [options]; `reprogram <command> --help` lists a command's options.");
+            Console.Error.WriteLine("Usage: reprogram run|doctor|bench|compare|eval [options]; `reprogram <command> --help` lists a command's options.");
             return UsageError;
         }
         return await parse.InvokeAsync();

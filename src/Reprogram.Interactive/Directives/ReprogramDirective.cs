@@ -36,6 +36,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
     public bool FeatureChannelsAsLabels { get; set; }
     public string? Recipe { get; set; }
     public string? Save { get; set; }
+    public string? Export { get; set; }
     public string? Name { get; set; }
 
     public ReprogramOptions ToOptions()
@@ -64,6 +65,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
         };
         options.Validate();
         _ = VariableName;
+        ExportPath(Export);
         return options;
     }
 
@@ -111,6 +113,7 @@ internal static class ReprogramDirective
                                                       "learning rate and schedule; reports the best epoch's test accuracy beside the final one. Slow on a CPU (200 epochs at 224 px).")
                 .AddCompletions(() => Training.Recipes.All.Select(r => r.Name)),
             new KernelDirectiveParameter("--save", "Save the learned manipulation and alignment to this .safetensors file."),
+            new KernelDirectiveParameter("--export", "Write the results table (the run and its baselines) to a .csv file, or everything (options, spec, test ids, every prediction, provenance) to a .json file that Results.Load reads back."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default reprogramming."),
         },
     };
@@ -119,5 +122,6 @@ internal static class ReprogramDirective
         RunExperimentAsync(command, context, command.ToOptions,
             (ReprogramOptions options, LiveProgress live, CancellationToken token) => VisualReprogramming.Run(options, live.Report, token),
             command.Save, (result, path) => result.Save(path), "the learned manipulation and alignment",
-            command.VariableName, result => result.Main.Name);
+            command.VariableName, result => result.Main.Name,
+            command.Export?.Trim(), (result, path) => result.Export(path));
 }

@@ -33,6 +33,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
     public string? Seed { get; set; }
     public string? Device { get; set; }
     public string? Save { get; set; }
+    public string? Export { get; set; }
     public string? Name { get; set; }
     public string? TextColumn { get; set; }
     public string? LabelColumn { get; set; }
@@ -64,6 +65,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         };
         options.Validate();
         _ = VariableName;
+        ExportPath(Export);
         return options;
     }
 
@@ -103,6 +105,7 @@ internal static class SoftPromptDirective
             new KernelDirectiveParameter("--seed", "Seed for subsets, order and initialisation. Default 0.") { TypeHint = "number" },
             new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
             new KernelDirectiveParameter("--save", "Save the learned prompt and head to this .safetensors file."),
+            new KernelDirectiveParameter("--export", "Write the results table to a .csv file, or everything (options, spec, label words, test ids, every prediction, provenance) to a .json file that Results.Load reads back."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default promptTuning."),
         },
     }.WithParameters(TextDataParameters.Create());
@@ -112,7 +115,8 @@ internal static class SoftPromptDirective
             (PromptTuningOptions options, LiveProgress live, CancellationToken token) =>
                 PromptTuning.Run(options, new Progress(p => live.Report($"{options.Method} prompt, {options.Tokens} tokens", p)), token),
             command.Save, (result, path) => result.Save(path), "the learned prompt and head",
-            command.VariableName, result => result.Main.Name);
+            command.VariableName, result => result.Main.Name,
+            command.Export?.Trim(), (result, path) => result.Export(path));
 
     private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
