@@ -37,9 +37,12 @@ public class LoadDirectiveTests : KernelTestBase
             using var image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(8, 8, new SixLabors.ImageSharp.PixelFormats.L8((byte)(40 * i)));
             image.SaveAsPng(Path.Combine(temp, "new", $"{i}.png"));
         }
-        var folder = string.Join("\n", Html(await SubmitOk($"#!reprogram --load {save} --task {temp}/new --name newImages")));
+        var export = Path.Combine(temp, "new.json");
+        var folder = string.Join("\n", Html(await SubmitOk($"#!reprogram --load {save} --task {temp}/new --name newImages --export {export}")));
         Assert.Contains("No labels", folder);
         Assert.True(await Value<bool>("newImages.Accuracy == null && newImages.Records.Count == 5 && newImages.Predictions.All(p => trained.TargetLabels.Contains(p))"));
+        // --export writes the predictions in the results format, which Results.Load reads back.
+        Assert.True(await Value<bool>($"Reprogram.Experiments.Results.Load(@\"{export}\").Rows.Single().Records.Count == 5"));
     }
 
     [Fact]

@@ -67,6 +67,14 @@ public sealed class PredictionTests : IDisposable
         Assert.Null(unlabelled.Accuracy);
         Assert.Empty(unlabelled.Result.Metrics);
         Assert.Equal(again.Predictions, unlabelled.Predictions);
+
+        // Exported in the results format: Results.Load reads the row and every prediction back.
+        var json = Path.Combine(temp, "predictions.json");
+        again.Export(json);
+        var row = Results.Load(json).Rows.Single();
+        Assert.Equal(again.Accuracy, row.Metrics[MetricNames.TestAccuracy]);
+        Assert.Equal(again.Predictions, row.Records.Select(r => r.Predicted));
+        Assert.Equal("prediction", row.Kind);
     }
 
     [Fact]

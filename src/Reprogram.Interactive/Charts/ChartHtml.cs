@@ -8,7 +8,9 @@ public static class ChartHtml
     public static string Render(GenericChart chart)
     {
         var id = NewId();
-        var figureJson = GenericChart.toFigureJson(chart);
+        // The figure sits inside a <script> element: a "<" in any text (a name with "</script>") is written as \u003c, which
+        // JSON and JavaScript read back as the same character, so no text can end the script or open a tag.
+        var figureJson = GenericChart.toFigureJson(chart).Replace("<", "\\u003c");
         var (width, height) = SizeOf(chart);
         var draw = $"var fig = {figureJson}; Plotly.newPlot(el, fig.data, fig.layout, {{responsive: true, displaylogo: false}});";
         return PlotlyJs.Figure(id, draw, width, height);

@@ -86,7 +86,7 @@ internal static class DirectiveValues
     public static async Task RunExperimentAsync<TOptions, TResult>(
         KernelDirectiveCommand command, KernelInvocationContext context, Func<TOptions> parse,
         Func<TOptions, LiveProgress, CancellationToken, TResult> run, string? savePath, Action<TResult, string> save, string saved,
-        string variable, Func<TResult, string> summary) where TResult : notnull
+        string variable, Func<TResult, string> summary, string? exportPath = null, Action<TResult, string>? export = null) where TResult : notnull
     {
         TOptions options;
         try
@@ -125,6 +125,19 @@ internal static class DirectiveValues
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotSupportedException)
             {
                 context.Fail(command, message: $"Could not save to {savePath}: {e.Message}");
+                return;
+            }
+        }
+        if (exportPath is not null && export is not null)
+        {
+            try
+            {
+                export(result, exportPath);
+                context.DisplayAs($"Exported the results to {Path.GetFullPath(exportPath)}.", "text/plain");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotSupportedException)
+            {
+                context.Fail(command, message: $"Could not export to {exportPath}: {e.Message}");
                 return;
             }
         }

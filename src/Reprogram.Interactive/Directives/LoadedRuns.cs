@@ -8,7 +8,7 @@ using static Reprogram.Interactive.Directives.DirectiveValues;
 namespace Reprogram.Interactive.Directives;
 
 /// <summary>What <c>--load</c> asks for: the saved file or PEFT folder, the data (null: the saved run's test examples) and how to read it.</summary>
-public sealed record LoadRequest(string Load, string? Data, PredictionOptions Options, string Variable);
+public sealed record LoadRequest(string Load, string? Data, PredictionOptions Options, string Variable, string? Export = null);
 
 /// <summary>
 /// <c>--load</c> on <c>#!reprogram</c> and <c>#!soft-prompt</c>: applies a saved manipulation and alignment (or a PEFT
@@ -24,20 +24,20 @@ internal static class LoadedRuns
         new("--load", $"Apply a saved {what} to new inputs instead of learning: " +
                       $"with no {data}, the saved run's own test examples (its accuracy again); or {data} another task, an image folder / a .csv or .jsonl file " +
                       "(labelled: accuracy; without labels: predictions only). The model must be the one it was learned on (checked by checksum). " +
-                      $"Takes {data}, --model, --test, --device and --name (default {DefaultVariable}).");
+                      $"Takes {data}, --model, --test, --device, --export and --name (default {DefaultVariable}).");
 
     /// <summary>
     /// The request of a <c>--load</c> cell; the options given that only mean something for learning are refused together,
     /// by name (session defaults are not consulted: the file decides).
     /// </summary>
     public static LoadRequest Request(string load, string? data, string? model, string? test, string? device, string? name, TextDataOptions? textData,
-        IEnumerable<(string Option, bool Given)> learningOptions, string dataOption)
+        IEnumerable<(string Option, bool Given)> learningOptions, string dataOption, string? export)
     {
         var given = learningOptions.Where(o => o.Given).Select(o => o.Option).ToArray();
         if (given.Length > 0)
         {
             throw new ArgumentException($"{string.Join(", ", given)} {(given.Length == 1 ? "does" : "do")} not apply with --load: nothing is learned, and the file fixes " +
-                                        $"the manipulation, the alignment and the seed. With --load give {dataOption}, --model, --test, --device, --name.");
+                                        $"the manipulation, the alignment and the seed. With --load give {dataOption}, --model, --test, --device, --name, --export.");
         }
         if (string.IsNullOrWhiteSpace(load)) throw new ArgumentException("--load needs a saved .safetensors file (or a PEFT adapter folder).");
         if (!File.Exists(load) && !Directory.Exists(load)) throw new FileNotFoundException($"--load: there is no saved file or adapter folder at {Path.GetFullPath(load)}.", load);
@@ -45,7 +45,7 @@ internal static class LoadedRuns
         if (data is not null && !File.Exists(data) && !Directory.Exists(data)) Registries.Tasks.Resolve(data);
         var options = new PredictionOptions { Model = model, Device = device, TestExamples = Int(test, "--test"), TextData = textData };
         if (device is not null) Runtime.DeviceSpec.Parse(device);
-        return new LoadRequest(load, data, options, VariableName(name, DefaultVariable));
+        return new LoadRequest(load, data, options, VariableName(name, DefaultVariable), ExportPath(export));
     }
 
     public static Task HandleAsync(KernelDirectiveCommand command, KernelInvocationContext context, Func<LoadRequest> parse)
@@ -63,7 +63,7 @@ internal static class LoadedRuns
         return RunExperimentAsync(command, context, () => request,
             (LoadRequest r, LiveProgress live, CancellationToken token) =>
                 Prediction.Predict(r.Load, r.Data, r.Options, new InstructionCommand.Progress<ExperimentProgress>(live.Show), token),
-            null, (_, _) => { }, "", request.Variable, Summary);
+            null, (_, _) => { }, "", request.Variable, Summary, request.Export, (result, path) => result.Export(path));
     }
 
     private static string Summary(PredictionResult r) =>
@@ -78,7 +78,7 @@ internal static class LoadedRuns
             ("--epochs", c.Epochs is not null), ("--batch", c.Batch is not null), ("--lr", c.Lr is not null), ("--schedule", c.Schedule is not null),
             ("--seeds", c.Seeds is not null), ("--seed", c.Seed is not null), ("--baseline", c.Baseline),
             ("--feature-channels-as-labels", c.FeatureChannelsAsLabels), ("--recipe", c.Recipe is not null), ("--save", c.Save is not null),
-        ], "--task");
+        ], "--task", c.Export);
 
     /// <summary>The --load request of a #!soft-prompt cell (a .safetensors file or a PEFT adapter folder).</summary>
     public static LoadRequest LoadRequest(this RunPromptTuning c) => Request(c.Load!, c.Task, c.Model, c.Test, c.Device, c.Name,
@@ -88,7 +88,7 @@ internal static class LoadedRuns
             ("--init", c.Init is not null), ("--init-text", c.InitText is not null), ("--reparameterise", c.Reparameterise is not null),
             ("--epochs", c.Epochs is not null), ("--batch", c.Batch is not null), ("--lr", c.Lr is not null), ("--max-length", c.MaxLength is not null),
             ("--seeds", c.Seeds is not null), ("--seed", c.Seed is not null), ("--save", c.Save is not null), ("--save-peft", c.SavePeft is not null),
-        ], "--task");
+        ], "--task", c.Export);
 
     /// <summary>--save-peft is checked before anything is learned: a soft prompt, on a decoder, into a folder.</summary>
     public static void CheckSavePeft(PromptTuningOptions options, string folder)

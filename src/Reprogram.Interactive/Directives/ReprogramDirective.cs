@@ -36,6 +36,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
     public bool FeatureChannelsAsLabels { get; set; }
     public string? Recipe { get; set; }
     public string? Save { get; set; }
+    public string? Export { get; set; }
     public string? Name { get; set; }
     // Consistent option names (OptionAliases): --task (older --dataset), --seeds (older --seed); --load (LoadedRuns).
     public string? Task { get; set; }
@@ -69,6 +70,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
         };
         options.Validate();
         _ = VariableName;
+        ExportPath(Export);
         return options;
     }
 
@@ -121,6 +123,7 @@ internal static class ReprogramDirective
                 .AddCompletions(() => Training.Recipes.All.Select(r => r.Name)),
             new KernelDirectiveParameter("--save", "Save the learned manipulation and alignment (the first seed's) to this .safetensors file, to apply later with --load."),
             LoadedRuns.Parameter("manipulation and alignment (a .safetensors file from --save)", "--task"),
+            new KernelDirectiveParameter("--export", "Write the results table (the run and its baselines) to a .csv file, or everything (options, spec, test ids, every prediction, provenance) to a .json file that Results.Load reads back."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default reprogramming."),
         },
     };
@@ -130,5 +133,6 @@ internal static class ReprogramDirective
         : RunExperimentAsync(command, context, command.ToOptions,
             (ReprogramOptions options, LiveProgress live, CancellationToken token) => VisualReprogramming.Run(options, live.Report, token),
             command.Save, (result, path) => result.Save(path), "the learned manipulation and alignment",
-            command.VariableName, result => result.Main.Name);
+            command.VariableName, result => result.Main.Name,
+            command.Export?.Trim(), (result, path) => result.Export(path));
 }

@@ -33,6 +33,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
     public string? Seed { get; set; }
     public string? Device { get; set; }
     public string? Save { get; set; }
+    public string? Export { get; set; }
     public string? Name { get; set; }
     public string? TextColumn { get; set; }
     public string? LabelColumn { get; set; }
@@ -72,6 +73,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         options.Validate();
         _ = VariableName;
         if (SavePeft is not null) LoadedRuns.CheckSavePeft(options, SavePeft);
+        ExportPath(Export);
         return options;
     }
 
@@ -117,6 +119,7 @@ internal static class SoftPromptDirective
             new KernelDirectiveParameter("--save-peft", "Also write the learned soft prompt of a decoder as a Hugging Face PEFT prompt-tuning adapter in this folder " +
                                                         "(adapter_config.json, adapter_model.safetensors, README.md): PeftModel.from_pretrained loads it in Python, --load here."),
             LoadedRuns.Parameter("prompt and head (a .safetensors file from --save) or a PEFT prompt-tuning adapter folder", "--task"),
+            new KernelDirectiveParameter("--export", "Write the results table to a .csv file, or everything (options, spec, label words, test ids, every prediction, provenance) to a .json file that Results.Load reads back."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default promptTuning."),
         },
     }.WithParameters(TextDataParameters.Create());
@@ -127,7 +130,8 @@ internal static class SoftPromptDirective
             (PromptTuningOptions options, LiveProgress live, CancellationToken token) =>
                 PromptTuning.Run(options, new Progress(p => live.Report($"{options.Method} prompt, {options.Tokens} tokens", p)), token),
             command.Save ?? command.SavePeft, (result, path) => LoadedRuns.Save(result, command.Save, command.SavePeft), LoadedRuns.Saved(command.Save, command.SavePeft),
-            command.VariableName, result => result.Main.Name);
+            command.VariableName, result => result.Main.Name,
+            command.Export?.Trim(), (result, path) => result.Export(path));
 
     private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {

@@ -30,6 +30,7 @@ public static class ReprogramFormatters
         Formatter.Register<Reprogram.Experiments.PromptTuningResult>((r, w) => w.Write(PromptTuningHtml(r)), html);
         Formatter.Register<Reprogram.Experiments.InstructionResult>((r, w) => w.Write(InstructionHtml.Render(r)), html);
         Formatter.Register<Reprogram.Experiments.ComparisonResult>((r, w) => w.Write(ComparisonHtml.Render(r)), html);
+        Formatter.Register<Reprogram.Experiments.ResultSet>((r, w) => w.Write(ResultSetHtml.Render(r)), html);
         Formatter.Register<IEnumerable<Reprogram.Experiments.InstructionRecord>>((r, w) => w.Write(Formatting.Html.Style + InstructionHtml.Records(r.ToArray())), html);
     }
 

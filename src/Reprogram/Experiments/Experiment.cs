@@ -139,7 +139,7 @@ public static class Experiment
                 SetTraining(manipulation, alignment, false);
                 if (report.Stop == StopReason.Cancelled) throw new OperationCanceledException($"{label}, seed {seed}: {report.Message}.");
             }
-            else if (alignment is IEstimatedAlignment mapping)
+            else if (alignment is IEstimatedAlignment mapping && !loaded)
             {
                 // Nothing learnable (a fixed or no manipulation): the mapping is estimated once, by counting.
                 EstimateMapping(backbone, manipulation, mapping, split);
@@ -163,6 +163,8 @@ public static class Experiment
                 TokensProcessed = backbone.TokensProcessed - tokensBefore + (report?.TokensSeen ?? 0),
                 PromptsShortened = backbone.PromptsShortened - shortenedBefore,
                 TestIds = split.Queries.Select(q => q.Id).ToArray(),
+                Labels = split.Labels,
+                Template = split is InstructionTask text ? ManipulationEntries.TemplateOf(text.Template, options) : null,
                 TestAccuracy = accuracy,
                 FlexibleTestAccuracy = flexible,
                 TrainAccuracy = trainAccuracy,

@@ -36,6 +36,8 @@ public sealed record PredictionResult
     /// <summary>What was predicted on.</summary>
     public required string Inputs { get; init; }
     public required ExperimentResult Result { get; init; }
+    /// <summary>The run in the experiment model's shape (spec, seed, test ids, records): <c>ToResultSet()</c>, <c>ToDataFrame()</c>.</summary>
+    public required ExperimentRun Run { get; init; }
     public required IReadOnlyList<PredictionRecord> Records { get; init; }
     /// <summary>Whether every input had a label (then <see cref="Accuracy"/> is set).</summary>
     public required bool Labelled { get; init; }
@@ -46,6 +48,19 @@ public sealed record PredictionResult
     public double? Accuracy => Labelled ? Result.Metric(MetricNames.TestAccuracy) : null;
     /// <summary>The predicted class of each input, in input order.</summary>
     public IReadOnlyList<string?> Predictions => Records.Select(r => r.Predicted).ToArray();
+
+    /// <summary>The table (one row) as CSV.</summary>
+    public string ToCsv() => Results.Of(Run, "prediction").ToCsv();
+    /// <summary>Everything as JSON in the results format (<see cref="Results.Load(string[])"/> reads it back), with what was loaded and whether the inputs had labels.</summary>
+    public string ToJson()
+    {
+        var doc = ResultExport.Head("prediction", Result.Model, Inputs, new { learned = System.IO.Path.GetFullPath(Learned), inputs = Inputs, labelled = Labelled, checksumChecked = ChecksumChecked }, Result.Provenance);
+        doc["labels"] = Labels;
+        doc["rows"] = new[] { ResultExport.Row(Result, Run) };
+        return ResultExport.Serialize(doc);
+    }
+    /// <summary>Writes the table as .csv or everything as .json, by the file's extension.</summary>
+    public void Export(string path) => ResultFiles.Write(path, ToCsv, ToJson);
 }
 
 /// <summary>
@@ -149,6 +164,9 @@ public static class Prediction
         };
     }
 
+    /// <summary>Records of inputs without labels: no answer, nothing right or wrong.</summary>
+    private static PredictionRecord[] Unlabelled(IEnumerable<PredictionRecord> records) => records.Select(r => r with { Answer = "", Correct = false }).ToArray();
+
     /// <summary>
     /// The manipulation and alignment from the registries' factories, the saved tensors in them, frozen, and every input
     /// scored the way <see cref="Experiment"/> scores test examples.
@@ -187,13 +205,16 @@ public static class Prediction
             var after = backbone.VerifyUnchanged();
             var run = new SeedRun
             {
-                Seed = seed, Task = split.Description, TestIds = split.Queries.Select(q => q.Id).ToArray(), TestAccuracy = accuracy, LabelledExamples = 0,
+                Seed = seed, Task = split.Description, TestIds = split.Queries.Select(q => q.Id).ToArray(), TestAccuracy = labelled ? accuracy : double.NaN, LabelledExamples = 0,
+                Labels = split.Labels, Template = split is InstructionTask text ? ManipulationEntries.TemplateOf(text.Template, spec.Options) : null,
                 TrainableParameters = loaded, TrainingTime = TimeSpan.Zero, EvaluationTime = evaluation.Elapsed, Records = records, ChecksumAfter = after,
                 TokensProcessed = backbone.TokensProcessed - tokensBefore,
                 Manipulation = manipulation?.Name ?? "none",
                 ManipulationSettings = (manipulation as LearnableManipulation)?.Settings ?? new Dictionary<string, string>(),
             };
-            var built = ResultBuilder.Build(spec, backbone, task, manipulationEntry, alignmentEntry, label, alignment.Kind, alignment.Name, [run], clock.Elapsed).Result;
+            var experiment = ResultBuilder.Build(spec, backbone, task, manipulationEntry, alignmentEntry, label, alignment.Kind, alignment.Name,
+                [labelled ? run : run with { Records = Unlabelled(records) }], clock.Elapsed);
+            var built = experiment.Result;
             var settings = new Dictionary<string, string>(built.Settings);
             settings.Remove("training");
             settings.Remove("seeds");
@@ -203,12 +224,19 @@ public static class Prediction
                 ? $"the file's checksum {Frozen.ParameterChecksum.Short(source.ModelChecksum)} is the model's"
                 : $"not by checksum: a PEFT adapter names its base model only ('{source.Adapter?.Config.BaseModelNameOrPath}'); its token_dim, layers and heads match";
             if (source.Adapter is { FromReprogram: false }) settings["prompt format"] = "the task's template (a PEFT adapter records no prompt format)";
+            var result = built with
+            {
+                Metrics = labelled ? built.Metrics.Where(m => m.Key != MetricNames.TrainAccuracy).ToDictionary() : new Dictionary<string, double>(),
+                Settings = settings,
+                TestAccuracyPerSeed = labelled ? built.TestAccuracyPerSeed : [],
+            };
             return new PredictionResult
             {
                 Learned = source.FilePath,
                 Inputs = split.Description,
-                Result = built with { Metrics = labelled ? built.Metrics.Where(m => m.Key != MetricNames.TrainAccuracy).ToDictionary() : new Dictionary<string, double>(), Settings = settings },
-                Records = labelled ? records : records.Select(r => r with { Answer = "", Correct = false }).ToArray(),
+                Result = result,
+                Run = experiment with { Result = result },
+                Records = experiment.Seeds[0].Records,
                 Labelled = labelled,
                 Labels = split.Labels,
                 ChecksumChecked = source.ModelChecksum is not null,

@@ -49,6 +49,7 @@ public static class PromptInstruction
             AccuracyPerSeed = run.Seeds.Select(s => s.TestAccuracy).ToArray(),
             FlexibleAccuracyPerSeed = run.Seeds.All(s => s.FlexibleTestAccuracy is not null) ? run.Seeds.Select(s => s.FlexibleTestAccuracy!.Value).ToArray() : null,
             Records = records,
+            Run = run,
             // bf16 forward passes are a setting of the result (the checksums stay those of the fp32 weights).
             Main = backbone is DecoderBackbone { Model.Precision: not Precision.Fp32 } decoder
                 ? run.Result with { Settings = new Dictionary<string, string>(run.Result.Settings) { ["precision"] = decoder.Model.PrecisionNote } }
@@ -159,6 +160,7 @@ public static class InContextLearning
         {
             Kind = "in-context learning", Model = model.Identity, Task = first.Description, Settings = settings, Seeds = options.Seeds,
             WallTime = clock.Elapsed, TokensProcessed = backbone.TokensProcessed - tokensBefore, ChecksumBefore = model.ChecksumBefore, ChecksumAfter = after, Options = options,
+            Provenance = RunProvenance.Capture(backbone.Device.ToString()),
         };
     }
 
@@ -262,6 +264,7 @@ public static class ChainOfThought
         {
             Kind = "chain-of-thought", Model = model.Identity, Task = first.Description, Settings = settings, Seeds = options.Seeds,
             WallTime = clock.Elapsed, TokensProcessed = backbone.TokensProcessed - tokensBefore, ChecksumBefore = model.ChecksumBefore, ChecksumAfter = after, Options = options,
+            Provenance = RunProvenance.Capture(backbone.Device.ToString()),
         };
     }
 }

@@ -102,6 +102,8 @@ public sealed record PromptTuningResult
     /// <summary>The experiment run behind the row, with every prediction.</summary>
     public ExperimentRun? Run { get; init; }
     public IReadOnlyList<NearestTokens> Nearest { get; init; } = [];
+    /// <summary>Versions, git commit, machine, device and time of the run.</summary>
+    public RunProvenance? Provenance => Main.Provenance;
     public required PromptTuningOptions Options { get; init; }
     internal LearnableManipulation? Prompt { get; init; }
     internal IOutputAlignment? Alignment { get; init; }
@@ -126,6 +128,13 @@ public sealed record PromptTuningResult
         if (Shape is null || Run is null) throw new InvalidOperationException($"{Main.Model} is not a decoder: PEFT's prompt tuning for a causal LM needs one (a verbalizer reads its answers).");
         PeftExport.Save(folder, soft, Alignment!, Run.Spec, Shape, Main.Model, Main.ChecksumBefore);
     }
+
+    /// <summary>The table (one row per result) as CSV.</summary>
+    public string ToCsv() => Results.Of(this).ToCsv();
+    /// <summary>Everything as JSON: options, spec, provenance, seeds with test ids, every prediction (<see cref="Results.Load(string[])"/> reads it back).</summary>
+    public string ToJson() => ResultExport.Json(this);
+    /// <summary>Writes the table as .csv or everything as .json, by the file's extension.</summary>
+    public void Export(string path) => ResultFiles.Write(path, ToCsv, ToJson);
 }
 
 /// <summary>

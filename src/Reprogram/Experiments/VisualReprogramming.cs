@@ -126,6 +126,8 @@ public sealed record ReprogramResult
     public required ExperimentResult Main { get; init; }
     public IReadOnlyList<ExperimentResult> Baselines { get; init; } = [];
     public IEnumerable<ExperimentResult> All => new[] { Main }.Concat(Baselines);
+    /// <summary>Versions, git commit, machine, device and time of the main run.</summary>
+    public RunProvenance? Provenance => Main.Provenance;
     /// <summary>The experiment runs behind the rows (main first), with every prediction.</summary>
     public IReadOnlyList<ExperimentRun> Runs { get; init; } = [];
     /// <summary>The learned prompt as an image [C, H, W] (what is added to every input), if the manipulation has one.</summary>
@@ -147,6 +149,13 @@ public sealed record ReprogramResult
         LearnedManipulationFile.Save(path, Manipulation, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings,
             Runs.Count > 0 ? SavedExperiment.Metadata(Runs[0].Spec) : null);
     }
+
+    /// <summary>The table (one row per result) as CSV.</summary>
+    public string ToCsv() => Results.Of(this).ToCsv();
+    /// <summary>Everything as JSON: options, spec, provenance, seeds with test ids, every prediction (<see cref="Results.Load(string[])"/> reads it back).</summary>
+    public string ToJson() => ResultExport.Json(this);
+    /// <summary>Writes the table as .csv or everything as .json, by the file's extension.</summary>
+    public void Export(string path) => ResultFiles.Write(path, ToCsv, ToJson);
 }
 
 /// <summary>
