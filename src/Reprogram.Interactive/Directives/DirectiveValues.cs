@@ -27,6 +27,10 @@ internal static class DirectiveValues
 
     public static string OptionName(Dimension dimension) => dimension.ToString().ToLowerInvariant();
 
+    /// <summary>--alignment-kind: the output-alignment dimension (omega) as a filter or coordinate (--alignment is a method in the experiment commands).</summary>
+    public static KernelDirectiveParameter AlignmentKindParameter(string description) =>
+        new KernelDirectiveParameter("--alignment-kind", description).AddCompletions(() => TaxonomyNames.CompletionValues(Dimension.Alignment));
+
     public static string Allowed(Dimension dimension) => string.Join(", ", TaxonomyNames.CompletionValues(dimension));
 
     /// <summary>A whole-number option, or an error that names the option and the value.</summary>

@@ -17,6 +17,7 @@ public static class ReprogramFormatters
         Formatter.Register<Directives.DeviceReport>((r, w) => w.Write(RuntimeHtml.Device(r)), html);
         Formatter.Register<Reprogram.Experiments.ExperimentResult>((r, w) => w.Write(ResultHtml.Table([r])), html);
         Formatter.Register<IEnumerable<Reprogram.Experiments.ExperimentResult>>((r, w) => w.Write(ResultHtml.Table(r)), html);
+        Formatter.Register<Reprogram.Experiments.PredictionResult>((r, w) => w.Write(PredictionHtml.Render(r)), html);
         RegisterCharts(html);
     }
 

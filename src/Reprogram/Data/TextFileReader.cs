@@ -19,18 +19,21 @@ public static class TextFileReader
     /// <summary>One row of a text task: its number (1 = the first data row), the line it starts on, and its values.</summary>
     public sealed record Row(int Number, int Line, string Text, string Label, string? Rationale);
 
-    /// <summary>The rows of a .csv, .tsv, .jsonl or .json file, in file order.</summary>
-    public static IReadOnlyList<Row> Read(string path, TextDataOptions options)
+    /// <summary>
+    /// The rows of a .csv, .tsv, .jsonl or .json file, in file order. With <paramref name="labelRequired"/> false the label
+    /// column may be missing altogether (texts to predict on): its rows then have an empty <see cref="Row.Label"/>.
+    /// </summary>
+    public static IReadOnlyList<Row> Read(string path, TextDataOptions options, bool labelRequired = true)
     {
         options.Validate();
         if (!File.Exists(path)) throw new DataSetNotFoundException($"No data file at {Path.GetFullPath(path)}.", path);
         var file = FileText.Read(path);
         var rows = Path.GetExtension(path).ToLowerInvariant() switch
         {
-            ".jsonl" or ".ndjson" => ReadJsonLines(file, options),
-            ".json" => file.Text.TrimStart().StartsWith('[') ? ReadJsonArray(file, options) : ReadJsonLines(file, options),
-            ".tsv" or ".tab" => ReadDelimited(file, "\t", options),
-            _ => ReadDelimited(file, ",", options),
+            ".jsonl" or ".ndjson" => ReadJsonLines(file, options, labelRequired),
+            ".json" => file.Text.TrimStart().StartsWith('[') ? ReadJsonArray(file, options, labelRequired) : ReadJsonLines(file, options, labelRequired),
+            ".tsv" or ".tab" => ReadDelimited(file, "\t", options, labelRequired),
+            _ => ReadDelimited(file, ",", options, labelRequired),
         };
         if (file.BadLine is { } bad) throw NotUtf8(file, rows.Count + 1, bad); // past the last row read
         if (rows.Count == 0) throw Bad($"{path} has no data rows.");
@@ -39,7 +42,7 @@ public static class TextFileReader
 
     // ---- CSV / TSV ----------------------------------------------------------------------------------------------
 
-    private static List<Row> ReadDelimited(FileText file, string delimiter, TextDataOptions options)
+    private static List<Row> ReadDelimited(FileText file, string delimiter, TextDataOptions options, bool labelRequired)
     {
         var path = file.Path;
         string? badField = null;
@@ -75,7 +78,7 @@ public static class TextFileReader
             {
                 header = record.Select(h => h.Trim()).ToArray();
                 text = Column(header, options.TextColumn, path, required: true);
-                label = Column(header, options.LabelColumn, path, required: true);
+                label = Column(header, options.LabelColumn, path, required: labelRequired);
                 rationale = Column(header, options.RationaleColumn, path, required: false);
                 continue;
             }
@@ -86,7 +89,7 @@ public static class TextFileReader
                     : "a missing field";
                 throw Bad($"{where} has {record.Length} field{(record.Length == 1 ? "" : "s")}; the header has {header.Length} ({hint}).");
             }
-            rows.Add(Checked(where, number, line, options, record[text], record[label], rationale >= 0 ? record[rationale] : null));
+            rows.Add(Checked(where, number, line, options, record[text], label >= 0 ? record[label] : null, rationale >= 0 ? record[rationale] : null));
         }
         if (header is null) throw Bad($"{path} is empty: it needs a header with the columns '{options.TextColumn}' and '{options.LabelColumn}'.");
         return rows;
@@ -104,7 +107,7 @@ public static class TextFileReader
 
     // ---- JSONL / JSON -------------------------------------------------------------------------------------------
 
-    private static List<Row> ReadJsonLines(FileText file, TextDataOptions options)
+    private static List<Row> ReadJsonLines(FileText file, TextDataOptions options, bool labelRequired)
     {
         var rows = new List<Row>();
         var lines = file.Text.Split('\n');
@@ -124,12 +127,12 @@ public static class TextFileReader
             {
                 throw Bad($"{where} is not JSON: {e.Message}");
             }
-            using (document) rows.Add(FromObject(document.RootElement, where, number, line, options));
+            using (document) rows.Add(FromObject(document.RootElement, where, number, line, options, labelRequired));
         }
         return rows;
     }
 
-    private static List<Row> ReadJsonArray(FileText file, TextDataOptions options)
+    private static List<Row> ReadJsonArray(FileText file, TextDataOptions options, bool labelRequired)
     {
         if (file.BadLine is { } bad) throw NotUtf8(file, null, bad);
         JsonDocument document;
@@ -144,12 +147,12 @@ public static class TextFileReader
         using (document)
         {
             return document.RootElement.EnumerateArray()
-                .Select((element, i) => FromObject(element, $"{file.Path}, row {i + 1} (item {i + 1} of the array)", i + 1, 0, options))
+                .Select((element, i) => FromObject(element, $"{file.Path}, row {i + 1} (item {i + 1} of the array)", i + 1, 0, options, labelRequired))
                 .ToList();
         }
     }
 
-    private static Row FromObject(JsonElement element, string where, int number, int line, TextDataOptions options)
+    private static Row FromObject(JsonElement element, string where, int number, int line, TextDataOptions options, bool labelRequired)
     {
         if (element.ValueKind != JsonValueKind.Object)
             throw Bad($"{where} is a JSON {element.ValueKind.ToString().ToLowerInvariant()}, not an object with \"{options.TextColumn}\" and \"{options.LabelColumn}\".");
@@ -170,17 +173,18 @@ public static class TextFileReader
                 _ => throw Bad($"{where}: \"{key}\" is a JSON {property.Value.ValueKind.ToString().ToLowerInvariant()}, not a string or number."),
             };
         }
-        return Checked(where, number, line, options, Value(options.TextColumn, true)!, Value(options.LabelColumn, true)!, Value(options.RationaleColumn, false));
+        return Checked(where, number, line, options, Value(options.TextColumn, true)!, Value(options.LabelColumn, labelRequired), Value(options.RationaleColumn, false));
     }
 
     // ---- shared -------------------------------------------------------------------------------------------------
 
-    private static Row Checked(string where, int number, int line, TextDataOptions options, string text, string label, string? rationale)
+    private static Row Checked(string where, int number, int line, TextDataOptions options, string text, string? label, string? rationale)
     {
-        label = label.Trim();
-        if (label.Length == 0) throw Bad($"{where}: the label ('{options.LabelColumn}') is empty; every row needs a class.");
+        // null: no label column (allowed only when labels are not required); an empty value in a label column is an error.
+        label = label?.Trim();
+        if (label is { Length: 0 }) throw Bad($"{where}: the label ('{options.LabelColumn}') is empty; every row needs a class.");
         if (string.IsNullOrWhiteSpace(text)) throw Bad($"{where}: the text ('{options.TextColumn}') is empty.");
-        return new Row(number, line, text, label, string.IsNullOrEmpty(rationale) ? null : rationale);
+        return new Row(number, line, text, label ?? "", string.IsNullOrEmpty(rationale) ? null : rationale);
     }
 
     /// <summary>A file that cannot be read as a text task; the message names the file and, where one is at fault, the row and its line.</summary>

@@ -304,7 +304,7 @@ public static class Experiment
     }
 
     /// <summary>Scores every test example: class scores for classification alignments, generation for the others; one record each.</summary>
-    private static (double Accuracy, double? Flexible, IReadOnlyList<PredictionRecord> Records) Evaluate(Backbone backbone, IManipulation? manipulation,
+    internal static (double Accuracy, double? Flexible, IReadOnlyList<PredictionRecord> Records) Evaluate(Backbone backbone, IManipulation? manipulation,
         IAlignment alignment, TaskSplit split, MethodOptions options, string label, int seed, IProgress<ExperimentProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();

@@ -24,7 +24,7 @@ public static class LearnedManipulationFile
     public const string FormatTag = "reprogram.learned-manipulation/1";
 
     public static void Save(string path, LearnableManipulation manipulation, IOutputAlignment alignment, string modelIdentity,
-                            string modelChecksum, IReadOnlyDictionary<string, string>? training = null)
+                            string modelChecksum, IReadOnlyDictionary<string, string>? training = null, IReadOnlyDictionary<string, string>? extra = null)
     {
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (name, t) in StateOf(manipulation)) tensors["manipulation." + name] = t;
@@ -52,6 +52,8 @@ public static class LearnedManipulationFile
             ["training"] = JsonSerializer.Serialize(training ?? new Dictionary<string, string>()),
             ["data.sha256"] = Convert.ToHexStringLower(SHA256.HashData(data)),
         };
+        // More about the run (the experiment to rebuild it from, see SavedExperiment); never replaces a key above.
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>()) metadata.TryAdd(key, value);
         header["__metadata__"] = metadata;
         File.WriteAllBytes(path, Join(header, data));
     }
@@ -135,7 +137,7 @@ public static class LearnedManipulationFile
         module.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(module.named_buffers());
 
     // safetensors: 8-byte little-endian header length, a JSON header, then the tensor data.
-    private static (JsonObject Header, byte[] Data) Split(byte[] bytes, string path)
+    internal static (JsonObject Header, byte[] Data) Split(byte[] bytes, string path)
     {
         if (bytes.Length < 8) throw new LearnedFileException($"{path} is too short to be a safetensors file.");
         var length = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
@@ -153,7 +155,7 @@ public static class LearnedManipulationFile
         return (header, bytes[(8 + (int)length)..]);
     }
 
-    private static byte[] Join(JsonObject header, byte[] data)
+    internal static byte[] Join(JsonObject header, byte[] data)
     {
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         var result = new byte[8 + json.Length + data.Length];
