@@ -36,6 +36,10 @@ public sealed class ReprogramKernelExtension : IKernelExtension
         root.AddDirective<RunChainOfThought>(InstructionDirectives.CreateCot(), InstructionDirectives.HandleCot);
         root.AddDirective<RunComparison>(CompareDirective.Create(), CompareDirective.Handle);
         OptionAliases.AddOptionLists(root);
+        // A bare @ or several value sources in one of these commands: refused with a message, never a form that hangs;
+        // and a bug in a handler is one line, never a stack trace.
+        ValueSourceGuard.Install(root);
+        DirectiveErrors.Install(root);
 
         KernelInvocationContext.Current?.DisplayAs(LoadedMessage, "text/html");
         // Before libtorch loads: repair a copy that would not load here (one line says so); if that cannot be done, say

@@ -8,9 +8,7 @@ public static class ChartHtml
     public static string Render(GenericChart chart)
     {
         var id = NewId();
-        // The figure sits inside a <script> element: a "<" in any text (a name with "</script>") is written as \u003c, which
-        // JSON and JavaScript read back as the same character, so no text can end the script or open a tag.
-        var figureJson = GenericChart.toFigureJson(chart).Replace("<", "\\u003c");
+        var figureJson = ChartText.ScriptSafeJson(GenericChart.toFigureJson(chart));
         var (width, height) = SizeOf(chart);
         var draw = $"var fig = {figureJson}; Plotly.newPlot(el, fig.data, fig.layout, {{responsive: true, displaylogo: false}});";
         return PlotlyJs.Figure(id, draw, width, height);
@@ -22,7 +20,7 @@ public static class ChartHtml
         // XPlot's script targets the chart's own id, so the div keeps it.
         var width = chart.Width > 0 ? chart.Width : (int?)null;
         var height = chart.Height > 0 ? chart.Height : (int?)null;
-        return PlotlyJs.Figure(chart.Id, chart.GetPlottingJS(), width, height);
+        return PlotlyJs.Figure(chart.Id, ChartText.ScriptSafeJs(chart.GetPlottingJS()), width, height);
     }
 
     private static (int? Width, int? Height) SizeOf(GenericChart chart)

@@ -23,7 +23,7 @@ public static class ComparisonCharts
             var points = method.OrderBy(r => r.LabelledExamples).ToArray();
             var t = new Trace("scatter");
             t.SetProperty("mode", "lines+markers");
-            t.SetProperty("name", method.Key);
+            t.SetProperty("name", ChartText.E(method.Key));
             t.SetProperty("x", points.Select(p => p.LabelledExamples).ToArray());
             t.SetProperty("y", points.Select(p => p.TestAccuracy * 100).ToArray());
             t.SetProperty("error_y", new Dictionary<string, object> { ["type"] = "data", ["array"] = points.Select(p => p.TestAccuracySd * 100).ToArray(), ["visible"] = true });
@@ -35,7 +35,7 @@ public static class ComparisonCharts
         }
         var seeds = result.Options.Seeds.Count;
         var layout = new Layout();
-        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Data efficiency on {result.Model} (mean ± sd over {seeds} seed{(seeds == 1 ? "" : "s")})" });
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Data efficiency on {ChartText.E(result.Model)} (mean ± sd over {seeds} seed{(seeds == 1 ? "" : "s")})" });
         layout.SetProperty("xaxis", new Dictionary<string, object>
         {
             ["title"] = new Dictionary<string, object> { ["text"] = "labelled examples used (shots, or training examples)" }, ["type"] = "log",
@@ -66,8 +66,8 @@ public static class ComparisonCharts
         foreach (var group in rows.GroupBy(r => Value(r, dimension)))
         {
             var t = new Trace("bar");
-            t.SetProperty("name", $"{dimension}: {group.Key}");
-            t.SetProperty("x", group.Select(r => r.Method.Name.Replace(" + ", "<br>+ ")).ToArray());
+            t.SetProperty("name", ChartText.E($"{dimension}: {group.Key}"));
+            t.SetProperty("x", group.Select(r => ChartText.E(r.Method.Name).Replace(" + ", "<br>+ ")).ToArray());
             t.SetProperty("y", group.Select(r => r.TestAccuracy * 100).ToArray());
             t.SetProperty("error_y", new Dictionary<string, object> { ["type"] = "data", ["array"] = group.Select(r => r.TestAccuracySd * 100).ToArray(), ["visible"] = true });
             t.SetProperty("marker", new Dictionary<string, object> { ["color"] = Colours[i++ % Colours.Length] });
@@ -75,7 +75,7 @@ public static class ComparisonCharts
             traces.Add(t);
         }
         var layout = new Layout();
-        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Test accuracy by {dimension} ({budget} labelled examples; mean ± sd over seeds)" });
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Test accuracy by {ChartText.E(dimension)} ({budget} labelled examples; mean ± sd over seeds)" });
         layout.SetProperty("xaxis", new Dictionary<string, object> { ["tickangle"] = 0, ["automargin"] = true });
         layout.SetProperty("yaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = "test accuracy (%)" }, ["range"] = new[] { 0, 105 } });
         layout.SetProperty("height", 400);

@@ -18,7 +18,7 @@ public static class InstructionCharts
             var points = group.OrderBy(s => s.Shots).ToArray();
             var t = new Trace("scatter");
             t.SetProperty("mode", "lines+markers");
-            t.SetProperty("name", group.Key.Selection + (group.Key.Calibrated ? ", calibrated" : ""));
+            t.SetProperty("name", ChartText.E(group.Key.Selection) + (group.Key.Calibrated ? ", calibrated" : ""));
             t.SetProperty("x", points.Select(p => p.Shots).ToArray());
             t.SetProperty("y", points.Select(p => p.Accuracy * 100).ToArray());
             t.SetProperty("error_y", new Dictionary<string, object> { ["type"] = "data", ["array"] = points.Select(p => p.Spread * 100).ToArray(), ["visible"] = true });
@@ -30,7 +30,7 @@ public static class InstructionCharts
         var seeds = result.Seeds.Count;
         var metric = result.Settings[0].FlexibleAccuracyPerSeed is null ? "accuracy" : "accuracy (strict rule)";
         var layout = new Layout();
-        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"{Capitalise(result.Kind)}: {metric} against shots ({result.Model}; mean ± sd over {seeds} seed{(seeds == 1 ? "" : "s")})" });
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"{Capitalise(result.Kind)}: {metric} against shots ({ChartText.E(result.Model)}; mean ± sd over {seeds} seed{(seeds == 1 ? "" : "s")})" });
         layout.SetProperty("xaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = "demonstrations (shots)" }, ["tickvals"] = result.Settings.Select(s => s.Shots).Distinct().Order().ToArray() });
         layout.SetProperty("yaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = metric + " (%)" }, ["range"] = new[] { 0, 105 } });
         layout.SetProperty("height", 380);
@@ -41,7 +41,7 @@ public static class InstructionCharts
     public static GenericChart Comparison(InstructionResult result)
     {
         // Setting names are long ("zero-shot CoT, trigger ":", self-consistency (5 samples, T=0.7)"): one part per line.
-        var labels = result.Settings.Select(s => s.Label.Replace(", ", "<br>")).ToArray();
+        var labels = result.Settings.Select(s => ChartText.E(s.Label).Replace(", ", "<br>")).ToArray();
         Trace Bars(string name, IEnumerable<double> values, IEnumerable<double> spread, string colour)
         {
             var t = new Trace("bar");
@@ -59,7 +59,7 @@ public static class InstructionCharts
             traces.Add(Bars("flexible rule", result.Settings.Select(s => s.FlexibleAccuracy!.Value), result.Settings.Select(s => s.FlexibleSpread ?? 0), Colours[2]));
         }
         var layout = new Layout();
-        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"{Capitalise(result.Kind)} on {result.Model}: accuracy per setting" });
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"{Capitalise(result.Kind)} on {ChartText.E(result.Model)}: accuracy per setting" });
         layout.SetProperty("barmode", "group");
         layout.SetProperty("xaxis", new Dictionary<string, object> { ["tickangle"] = 0, ["automargin"] = true });
         layout.SetProperty("yaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = "accuracy (%)" }, ["range"] = new[] { 0, 105 } });

@@ -16,8 +16,8 @@ public static class ReprogramCharts
         foreach (var r in results.Where(r => r.Curve.Count > 0))
         {
             var colour = Colours[i++ % Colours.Length];
-            traces.Add(Line(r.Name, r.Curve.Select(c => (double)c.Step), r.Curve.Select(c => c.Loss), colour, "x", "y", true));
-            traces.Add(Line(r.Name, r.Curve.Select(c => (double)c.Step), r.Curve.Select(c => c.Accuracy * 100), colour, "x2", "y2", false));
+            traces.Add(Line(ChartText.E(r.Name), r.Curve.Select(c => (double)c.Step), r.Curve.Select(c => c.Loss), colour, "x", "y", true));
+            traces.Add(Line(ChartText.E(r.Name), r.Curve.Select(c => (double)c.Step), r.Curve.Select(c => c.Accuracy * 100), colour, "x2", "y2", false));
         }
         var layout = new Layout();
         layout.SetProperty("title", new Dictionary<string, object> { ["text"] = "Training curves" });
@@ -53,7 +53,7 @@ public static class ReprogramCharts
         heat.SetProperty("yaxis", "y2");
         heat.SetProperty("colorbar", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = "|δ|" } });
         var layout = new Layout();
-        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Learned prompt ({result.Main.Manipulation}): as an image, and its magnitude" });
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Learned prompt ({ChartText.E(result.Main.Manipulation)}): as an image, and its magnitude" });
         layout.SetProperty("xaxis", new Dictionary<string, object> { ["domain"] = new[] { 0.0, 0.45 }, ["visible"] = false, ["anchor"] = "y" });
         layout.SetProperty("yaxis", new Dictionary<string, object> { ["visible"] = false, ["anchor"] = "x", ["scaleanchor"] = "x", ["autorange"] = "reversed" });
         layout.SetProperty("xaxis2", new Dictionary<string, object> { ["domain"] = new[] { 0.55, 1.0 }, ["visible"] = false, ["anchor"] = "y2" });
@@ -71,12 +71,12 @@ public static class ReprogramCharts
         var rows = Enumerable.Range(0, s).Where(i => Enumerable.Range(0, t).Any(j => m[i, j] > 1e-3)).ToArray();
         var heat = new Trace("heatmap");
         heat.SetProperty("z", rows.Select(i => Enumerable.Range(0, t).Select(j => (double)m[i, j]).ToArray()).ToArray());
-        heat.SetProperty("x", result.TargetLabels.ToArray());
-        heat.SetProperty("y", rows.Select(i => source[i]).ToArray());
+        heat.SetProperty("x", ChartText.E(result.TargetLabels));
+        heat.SetProperty("y", ChartText.E(rows.Select(i => source[i])));
         heat.SetProperty("colorscale", "Blues");
         heat.SetProperty("hovertemplate", "target %{x} ← source %{y}: %{z:.3f}<extra></extra>");
         var layout = new Layout();
-        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Label mapping ({result.Main.Alignment}): target classes (columns) from source classes (rows)" });
+        layout.SetProperty("title", new Dictionary<string, object> { ["text"] = $"Label mapping ({ChartText.E(result.Main.Alignment)}): target classes (columns) from source classes (rows)" });
         layout.SetProperty("xaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = "target class" }, ["tickangle"] = -30 });
         layout.SetProperty("yaxis", new Dictionary<string, object> { ["title"] = new Dictionary<string, object> { ["text"] = "source class" }, ["autorange"] = "reversed" });
         layout.SetProperty("height", Math.Max(320, 24 * rows.Length + 140));
@@ -105,7 +105,7 @@ public static class ReprogramCharts
         if (rows.Length == 0 || rows.Any(r => r.PerSeed.Count == 0))
             throw new ArgumentException("Bars needs at least one bar, each with at least one value.");
         var t = new Trace("bar");
-        t.SetProperty("x", rows.Select(r => r.Name).ToArray());
+        t.SetProperty("x", ChartText.E(rows.Select(r => r.Name)));
         t.SetProperty("y", rows.Select(r => r.PerSeed.Average() * 100).ToArray());
         t.SetProperty("error_y", new Dictionary<string, object>
         {

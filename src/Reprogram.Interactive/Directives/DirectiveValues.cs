@@ -78,6 +78,18 @@ internal static class DirectiveValues
         return path.Trim();
     }
 
+    /// <summary>A --save path, checked before anything runs: a file name (not a folder) ending in .safetensors.</summary>
+    public static string? SavePath(string? path, string option = "--save")
+    {
+        if (path is null) return null;
+        var trimmed = path.Trim();
+        if (trimmed.Length == 0 || Directory.Exists(trimmed) || !trimmed.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"{option} '{path}': give a file name ending in .safetensors.");
+        }
+        return trimmed;
+    }
+
     /// <summary>
     /// The life of an experiment cell: parse the options (our messages for bad values), run on a worker thread with live
     /// progress and the cell's cancellation, show the result, save it if asked, and share it as a C# variable. Every

@@ -65,6 +65,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
     /// <summary>Templates are written on one line in a magic command: \n and \t stand for a new line and a tab.</summary>
     internal static string? Unescape(string? text) => text?.Replace("\\n", "\n").Replace("\\t", "\t");
 
+    /// <summary>Every option checked, the --export path included, before anything runs.</summary>
     protected abstract void Check();
 
     public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) => ValidationErrors(Check);
@@ -135,7 +136,11 @@ public sealed class RunInContextLearning : InstructionCommand
         return options;
     }
 
-    protected override void Check() => ToOptions();
+    protected override void Check()
+    {
+        ToOptions();
+        ExportPath(Export);
+    }
 }
 
 /// <summary>The bound options of <c>#!cot</c>.</summary>
@@ -169,7 +174,11 @@ public sealed class RunChainOfThought : InstructionCommand
         return options;
     }
 
-    protected override void Check() => ToOptions();
+    protected override void Check()
+    {
+        ToOptions();
+        ExportPath(Export);
+    }
 }
 
 /// <summary>

@@ -71,6 +71,8 @@ public sealed class RunReprogramming : KernelDirectiveCommand
         options.Validate();
         _ = VariableName;
         ExportPath(Export);
+        SavePath(Save);
+        if (Save is not null && options.Manipulation == "none") throw new ArgumentException("--save keeps a learned input manipulation: --manipulation none has none to save.");
         return options;
     }
 

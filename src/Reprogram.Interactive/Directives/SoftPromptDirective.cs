@@ -74,6 +74,7 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         _ = VariableName;
         if (SavePeft is not null) LoadedRuns.CheckSavePeft(options, SavePeft);
         ExportPath(Export);
+        SavePath(Save);
         return options;
     }
 

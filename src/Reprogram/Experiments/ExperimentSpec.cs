@@ -26,11 +26,14 @@ public sealed record Budget
     /// <summary>Score the test examples after every epoch too, to report the best epoch's accuracy beside the final one (as ILM-VP's and BLM's scripts report the best).</summary>
     public bool EvaluateEachEpoch { get; init; }
 
+    /// <summary>The most examples a budget may name (as --queries and --pool of prompt instruction): beyond it, a typo.</summary>
+    public const int MaxExamples = 100_000;
+
     public void Validate()
     {
-        if (TrainExamples < 0) throw new ArgumentException($"The number of training examples cannot be negative ({TrainExamples}).");
-        if (PoolExamples is < 0) throw new ArgumentException($"The demonstration pool cannot be negative ({PoolExamples}).");
-        if (TestExamples < 1) throw new ArgumentException($"At least one test example is needed, not {TestExamples}.");
+        if (TrainExamples is < 0 or > MaxExamples) throw new ArgumentException($"The number of training examples must be 0 to {MaxExamples:N0}, not {TrainExamples}.");
+        if (PoolExamples is < 0 or > MaxExamples) throw new ArgumentException($"The demonstration pool must be 0 to {MaxExamples:N0} examples, not {PoolExamples}.");
+        if (TestExamples is < 1 or > MaxExamples) throw new ArgumentException($"The number of test examples must be 1 to {MaxExamples:N0}, not {TestExamples}.");
         LearningRateSchedule.Parse(Schedule);
         Training(0).Validate();
     }
@@ -104,10 +107,10 @@ public sealed record MethodOptions
         if (Tokens is < 1 or > 512) throw new ArgumentException($"--tokens must be 1 to 512, not {Tokens}.");
         if (Shots is < 0 or > 256) throw new ArgumentException($"--shots must be 0 to 256, not {Shots}.");
         if (Positions is < 1) throw new ArgumentException($"--positions must be at least 1, not {Positions}.");
-        if (PadWidth is <= 0) throw new ArgumentException($"The frame width must be at least 1 pixel, not {PadWidth}.");
-        if (PatchSize < 1) throw new ArgumentException($"The patch size must be at least 1 pixel, not {PatchSize}.");
+        if (PadWidth is <= 0 or > 1024) throw new ArgumentException($"The frame width must be 1 to 1024 pixels, not {PadWidth}.");
+        if (PatchSize is < 1 or > 1024) throw new ArgumentException($"The patch size must be 1 to 1024 pixels, not {PatchSize}.");
         if (ImageSize is < 8 or > 1024) throw new ArgumentException($"An image size of {ImageSize} px is out of range (8 to 1024).");
-        if (Reparameterisation is <= 0) throw new ArgumentException($"The reparameterisation size must be positive, not {Reparameterisation}.");
+        if (Reparameterisation is <= 0 or > 8192) throw new ArgumentException($"The reparameterisation size must be 1 to 8,192, not {Reparameterisation}.");
         if (Samples is < 1 or > 64) throw new ArgumentException($"--samples must be 1 to 64, not {Samples}.");
         if (!(Temperature >= 0 && Temperature <= 5)) throw new ArgumentException($"--temperature must be 0 to 5, not {Temperature}.");
         if (TopK is < 1) throw new ArgumentException($"--top-k must be at least 1, not {TopK}.");

@@ -72,9 +72,10 @@ public sealed record PromptTuningOptions
         if (Init == "text" && string.IsNullOrWhiteSpace(InitText)) throw new ArgumentException("--init text needs --init-text \"some words\".");
         if (Init != "random" && Method != "soft") throw new ArgumentException($"--init {Init} applies to soft prompts only; {Method} prompts start random.");
         if (Tokens is < 1 or > 100) throw new ArgumentException($"The number of virtual tokens must be 1 to 100, not {Tokens}.");
-        if (TrainCount < 2 || TestCount < 1) throw new ArgumentException($"Train and test counts are too small ({TrainCount}, {TestCount}).");
+        if (TrainCount is < 2 or > Budget.MaxExamples || TestCount is < 1 or > Budget.MaxExamples)
+            throw new ArgumentException($"Train counts must be 2 to {Budget.MaxExamples:N0} and test counts 1 to {Budget.MaxExamples:N0} (got {TrainCount}, {TestCount}).");
         if (MaxLength is < 8 or > 512) throw new ArgumentException($"--max-length {MaxLength} is out of range (8 to 512).");
-        if (Reparameterisation is <= 0) throw new ArgumentException($"The reparameterisation size must be positive, not {Reparameterisation}.");
+        if (Reparameterisation is <= 0 or > 8192) throw new ArgumentException($"The reparameterisation size must be 1 to 8,192, not {Reparameterisation}.");
         if (Reparameterisation is not null && Method != "prefix") throw new ArgumentException($"--reparameterise applies to prefix-tuning only; {Method} has none (p-tuning-v2 is the prefix learned directly).");
         Registries.Tasks.Resolve(Task, TaskModality.Text);
         TextData.Validate();

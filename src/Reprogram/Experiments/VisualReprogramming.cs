@@ -71,7 +71,8 @@ public sealed record ReprogramOptions
     {
         if (!Manipulations.Contains(Manipulation)) throw new ArgumentException($"'{Manipulation}' is not an input manipulation. Allowed: {string.Join(", ", Manipulations)}.");
         if (Alignment is not null && !Alignments.Contains(Alignment)) throw new ArgumentException($"'{Alignment}' is not an output alignment. Allowed: {string.Join(", ", Alignments)}.");
-        if (TrainCount < 1 || TestCount < 1) throw new ArgumentException($"Train and test counts must be at least 1 (got {TrainCount} and {TestCount}).");
+        if (TrainCount is < 1 or > Budget.MaxExamples || TestCount is < 1 or > Budget.MaxExamples)
+            throw new ArgumentException($"Train and test counts must be 1 to {Budget.MaxExamples:N0} (got {TrainCount} and {TestCount}).");
         if (Registries.Models.Resolve(Model).Modality != TaskModality.Image)
         {
             throw new ArgumentException($"'{Model}' is not a model for #!reprogram. Allowed: {string.Join(", ", Models)}, or the path of a torchvision ResNet-18 .safetensors/.pt file.");

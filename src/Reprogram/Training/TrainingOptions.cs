@@ -65,10 +65,13 @@ public sealed record TrainingOptions
     /// </summary>
     public Func<int, double>? EvaluateAfterEpoch { get; init; }
 
+    /// <summary>Bounds that keep a typo (an extra digit or three) from starting a run that would never end or fill the memory.</summary>
+    public const int MaxEpochs = 10_000, MaxBatchSize = 4096;
+
     public void Validate()
     {
-        if (Epochs < 1) throw new ArgumentException($"Epochs must be at least 1, not {Epochs}.");
-        if (BatchSize < 1) throw new ArgumentException($"The batch size must be at least 1, not {BatchSize}.");
+        if (Epochs is < 1 or > MaxEpochs) throw new ArgumentException($"Epochs must be 1 to {MaxEpochs:N0}, not {Epochs}.");
+        if (BatchSize is < 1 or > MaxBatchSize) throw new ArgumentException($"The batch size must be 1 to {MaxBatchSize:N0}, not {BatchSize}.");
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"The learning rate must be a positive number, not {LearningRate}.");
         if (WeightDecay < 0) throw new ArgumentException($"Weight decay cannot be negative ({WeightDecay}).");
         if (ClipGradientNorm is <= 0) throw new ArgumentException($"Gradient clipping needs a positive norm, not {ClipGradientNorm}.");
