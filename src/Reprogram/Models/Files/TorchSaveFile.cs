@@ -22,6 +22,9 @@ public static class TorchSaveFile
     /// <summary>The largest data.pkl read (a real state dict's is about 100 bytes per tensor).</summary>
     public const long MaxPickleBytes = 100_000_000;
 
+    /// <summary>How far the tensors may expand beyond the file's size once past 1 GiB (zip bombs).</summary>
+    public const long MaxExpansion = 64;
+
     private const string TorchUtils = "torch._utils";
 
     private static readonly Dictionary<string, ScalarType> StorageTypes = new(StringComparer.Ordinal)
@@ -45,7 +48,7 @@ public static class TorchSaveFile
         try
         {
             using var archive = ZipFile.OpenRead(path);
-            return Read(archive, full);
+            return Read(archive, full, new FileInfo(path).Length);
         }
         catch (InvalidDataException e) when (!e.Message.StartsWith(full, StringComparison.Ordinal))
         {
@@ -58,7 +61,7 @@ public static class TorchSaveFile
         }
     }
 
-    private static Dictionary<string, Tensor> Read(ZipArchive archive, string full)
+    private static Dictionary<string, Tensor> Read(ZipArchive archive, string full, long fileLength)
     {
         var pickles = archive.Entries.Where(e => e.FullName == "data.pkl" || e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)).ToList();
         if (pickles.Count != 1)
@@ -93,11 +96,17 @@ public static class TorchSaveFile
             {
                 throw;
             }
+            catch (PickleException e) when (System.Text.RegularExpressions.Regex.Match(e.Message, @"construction of ClassDict \(for ([^)]+)\)") is { Success: true } called)
+            {
+                // Razorvine refuses to call a global it does not know (os.system, builtins.eval, a model class).
+                throw Invalid(full, $"its pickle calls {called.Groups[1].Value}, which a state dict never does; the pickle is read as data, so nothing in it was run");
+            }
             catch (Exception e) when (e is PickleException or InvalidCastException or IndexOutOfRangeException or ArgumentException
                                           or InvalidOperationException or OverflowException or NullReferenceException or KeyNotFoundException
                                           or FormatException or EndOfStreamException or System.Reflection.TargetInvocationException)
             {
-                throw Invalid(full, $"its data.pkl is not a state dict pickle this reader understands ({e.GetType().Name}: {e.Message})");
+                throw Invalid(full, $"its data.pkl is not a state dict pickle this reader understands ({e.GetType().Name}: {e.Message}); " +
+                                    "the pickle is read as data, so nothing in it was run");
             }
             finally
             {
@@ -109,6 +118,9 @@ public static class TorchSaveFile
         var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (needed > available)
             throw Invalid(full, $"its tensors declare {needed:N0} bytes, more than this machine's {available:N0} bytes of memory (a corrupt file, or a zip that expands far beyond its size)");
+        // Real weights hardly compress; a file whose tensors expand to over 64 times its size (and past 1 GiB) is a zip bomb.
+        if (needed > MaxExpansion * fileLength && needed > 1L << 30)
+            throw Invalid(full, $"its tensors declare {needed:N0} bytes from a {fileLength:N0}-byte file, over {MaxExpansion} times its size: a zip that expands far beyond its size is refused");
         return Materialize(archive, refs, full);
     }
 
@@ -118,7 +130,7 @@ public static class TorchSaveFile
         if (root is not Hashtable table)
         {
             throw Invalid(full, $"it holds {Describe(root)}, not a state dict (a dict of names to tensors); " +
-                                "save model.state_dict() with torch.save, or as safetensors");
+                                "save model.state_dict() with torch.save, or as safetensors (the pickle was read as data: nothing in it was run)");
         }
         var refs = new Dictionary<string, TensorRef>(StringComparer.Ordinal);
         var others = new List<string>();
@@ -132,7 +144,7 @@ public static class TorchSaveFile
         {
             var hint = others.Any(o => o.Contains("state_dict", StringComparison.Ordinal)) ? "; it looks like a training checkpoint: save its 'state_dict' alone" : "";
             throw Invalid(full, $"its dict holds {others.Count} entr{(others.Count == 1 ? "y" : "ies")} that {(others.Count == 1 ? "is" : "are")} not a tensor: " +
-                                $"{string.Join(", ", others.Take(5))}{(others.Count > 5 ? $", and {others.Count - 5} more" : "")}{hint}");
+                                $"{string.Join(", ", others.Take(5))}{(others.Count > 5 ? $", and {others.Count - 5} more" : "")}{hint} (the pickle was read as data: nothing in it was run)");
         }
         if (refs.Count == 0) throw Invalid(full, "its state dict is empty");
         return refs;

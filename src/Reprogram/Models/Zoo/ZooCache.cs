@@ -40,7 +40,7 @@ internal static class ZooCache
             catch (Exception e)
             {
                 cached.Dispose();
-                throw new InvalidDataException($"The cached model {weights} cannot be read ({e.Message}); delete it to retrain.", e);
+                throw new InvalidDataException($"The cached model {weights} cannot be read ({e.Message.TrimEnd('.')}); delete it to retrain.", e);
             }
             if (ParameterChecksum.Of(cached) != card.Checksum)
             {
