@@ -63,7 +63,7 @@ public static class HostileFiles
         ("deeply nested header", Safetensors("{\"a\":" + new string('[', 5000) + new string(']', 5000) + "}", 0), "not valid JSON"),
         ("a name twice", Safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8), "names 'a' twice"),
         ("a gap between tensors", Safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12), "belong to no tensor"),
-        ("trailing data", Safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 100), "96 bytes after the last tensor"),
+        ("data before the first tensor", Safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8), "data bytes 0..4"),
         ("metadata that is not strings", Safetensors("{\"__metadata__\":{\"format\":7}}", 0), "not a string"),
     ];
 

@@ -105,6 +105,12 @@ public sealed class SafetensorsHostileTests(ITestOutputHelper output) : IDisposa
         var header = SafetensorsFile.ReadHeader(bigPath);
         Assert.Equal(5_000_000, header.Metadata["notes"].Length);
         Assert.Equal([7, 8, 9], SafetensorsFile.Read(bigPath)["w"].data<byte>().ToArray());
+
+        // Decided: bytes after the last tensor are ignored (the reference implementation refuses them), because
+        // TorchSharp.PyBridge's SaveStateDict(path) leaves the old tail when it overwrites a longer file.
+        var tail = Path.Combine(temp, "tail.safetensors");
+        System.IO.File.WriteAllBytes(tail, [.. HostileFiles.ValidSafetensors(), .. new byte[96]]);
+        Assert.Equal([1f, 2f, 3f, 4f], SafetensorsFile.Read(tail)["w"].data<float>().ToArray());
     }
 
     // ---- where each reader finds its weights ---------------------------------------------------------------------

@@ -18,8 +18,9 @@ public sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries, 
 /// data; https://github.com/huggingface/safetensors). Every file is checked before a byte of tensor data is read or a
 /// tensor allocated, as the format's reference implementation checks it: N within the file and at most 100,000,000
 /// bytes, a UTF-8 JSON object, every entry with a known dtype, a shape of non-negative integers and data offsets whose
-/// length is the shape's size in that dtype, the tensors covering the data exactly (no overlap, no gap, nothing past the
-/// end), no name twice. A file that fails any check throws <see cref="InvalidDataException"/> naming the file (full path)
+/// length is the shape's size in that dtype, the tensors tiling the data from its start (no overlap, no gap, nothing past
+/// the end), no name twice. One leniency: bytes after the last tensor are ignored (TorchSharp.PyBridge's
+/// <c>Safetensors.SaveStateDict(path, ...)</c> leaves them when it overwrites a longer file). A file that fails any check throws <see cref="InvalidDataException"/> naming the file (full path)
 /// and the first problem. Nothing in a safetensors file is code, so nothing is executed.
 /// </summary>
 public static class SafetensorsFile
@@ -256,7 +257,7 @@ public static class SafetensorsFile
         return new SafetensorsEntry(name, dtype, shape, begin, end);
     }
 
-    /// <summary>The tensors tile the data section: sorted by offset, each starts where the last ended, the last ends at the end.</summary>
+    /// <summary>The tensors tile the data section from its start: sorted by offset, each starts where the last ended.</summary>
     private static void CheckLayout(List<SafetensorsEntry> entries, long dataLength, string full)
     {
         entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
@@ -277,8 +278,8 @@ public static class SafetensorsFile
             covered = entry.End;
             if (entry.Bytes > 0) previous = entry;
         }
-        if (covered != dataLength)
-            throw Invalid(full, $"{dataLength - covered:N0} bytes after the last tensor belong to no tensor; the format allows no trailing data");
+        // Bytes after the last tensor are not read. The reference implementation refuses them, but TorchSharp.PyBridge's
+        // SaveStateDict(path) leaves the old tail when it overwrites a longer file, so .NET users have such files.
     }
 
     private static bool TryGetInt64OrFalse(this JsonElement element, out long value)

@@ -239,10 +239,22 @@ public static class TorchSaveFile
         public void __setstate__(Hashtable state) { }
     }
 
+    /// <summary>OrderedDict() or OrderedDict(pairs) (TorchSharp.PyBridge writes OrderedDict([]) for backward hooks).</summary>
     private sealed class OrderedDictConstructor : IObjectConstructor
     {
-        public object construct(object[] args) =>
-            args.Length == 0 ? new OrderedDict() : throw new PickleException($"collections.OrderedDict is called with {args.Length} arguments; a state dict's has none");
+        public object construct(object[] args)
+        {
+            var dict = new OrderedDict();
+            if (args.Length == 0) return dict;
+            IEnumerable? pairs = args.Length == 1 ? args[0] as object[] ?? (IEnumerable?)(args[0] as ArrayList) : null;
+            if (pairs is null) throw new PickleException($"collections.OrderedDict is called with {args.Length} arguments that are not a list of pairs");
+            foreach (var pair in pairs)
+            {
+                if (pair is not object[] { Length: 2 } kv || kv[0] is null) throw new PickleException("collections.OrderedDict is given an item that is not a (key, value) pair");
+                dict[kv[0]] = kv[1];
+            }
+            return dict;
+        }
     }
 
     /// <summary>torch._utils._rebuild_tensor(_v2)(storage, offset, size, stride[, requires_grad, backward_hooks[, metadata]]).</summary>
