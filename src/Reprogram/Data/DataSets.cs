@@ -258,6 +258,7 @@ public static class DataSets
         var rgb = new Rgb24[plane];
         for (var n = 0; n < files.Count; n++)
         {
+            Runtime.Cancellation.ThrowIfRequested();
             var path = Path.GetFullPath(files[n].Path);
             try
             {

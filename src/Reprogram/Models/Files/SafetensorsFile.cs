@@ -114,6 +114,7 @@ public static class SafetensorsFile
         {
             foreach (var entry in header.Entries)
             {
+                Runtime.Cancellation.ThrowIfRequested();
                 if (keep is not null && !keep(entry.Name)) continue;
                 var tensor = empty(entry.Shape, DTypes[entry.DType].Type!.Value, device: CPU);
                 tensors.Add(entry.Name, tensor);

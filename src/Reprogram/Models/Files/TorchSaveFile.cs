@@ -158,6 +158,7 @@ public static class TorchSaveFile
         {
             foreach (var storage in refs.Values.Select(r => r.Storage).Distinct())
             {
+                Runtime.Cancellation.ThrowIfRequested();
                 var flat = empty([storage.Elements], storage.Type, device: CPU);
                 storages[storage] = flat;
                 if (storage.Bytes == 0) continue;
