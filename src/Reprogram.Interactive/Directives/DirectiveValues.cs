@@ -115,6 +115,10 @@ internal static class DirectiveValues
             context.Fail(command, message: e.Message);
             return;
         }
+        // A cancelled cell has been answered by the kernel ("Command cancelled.") and the next cell may be running: a
+        // run that ended anyway (a comparison keeps the rows it finished) shows, saves and shares nothing more, since a
+        // late variable would be sent into the next cell's command.
+        if (context.CancellationToken.IsCancellationRequested) return;
         context.Display(result, "text/html");
         if (savePath is not null)
         {
