@@ -116,16 +116,25 @@ internal static class DirectiveValues
             var live = new LiveProgress(context);
             var token = context.CancellationToken;
             // The library's compute thread: its freed tensor memory stays mapped (see NativeAllocator).
-            result = await Reprogram.Runtime.ComputeThread.RunAsync(() => run(options, live, token));
+            result = await Reprogram.Runtime.ComputeThread.RunAsync(() =>
+            {
+                // The cell's cancellation reaches the loops inside the run that take no token (Runtime.Cancellation).
+                using var current = Reprogram.Runtime.Cancellation.Use(token);
+                return run(options, live, token);
+            });
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or Reprogram.Data.DataSetNotFoundException or InvalidDataException
                                       or Reprogram.Runtime.LibTorchUnavailableException or Reprogram.Frozen.FrozenModelChangedException
                                       or InvalidOperationException or OperationCanceledException or Reprogram.Experiments.LearnedFileException
-                                      or Reprogram.Instruction.Backends.ChatBackendException)
+                                      or Reprogram.Instruction.Backends.ChatBackendException or NotSupportedException)
         {
             context.Fail(command, message: e.Message);
             return;
         }
+        // A cancelled cell has been answered by the kernel ("Command cancelled.") and the next cell may be running: a
+        // run that ended anyway (a comparison keeps the rows it finished) shows, saves and shares nothing more, since a
+        // late variable would be sent into the next cell's command.
+        if (context.CancellationToken.IsCancellationRequested) return;
         context.Display(result, "text/html");
         if (savePath is not null)
         {

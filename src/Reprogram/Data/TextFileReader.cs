@@ -27,7 +27,10 @@ public static class TextFileReader
     {
         options.Validate();
         if (!File.Exists(path)) throw new DataSetNotFoundException($"No data file at {Path.GetFullPath(path)}.", path);
+        // Messages name the file by its full path.
+        path = Path.GetFullPath(path);
         var file = FileText.Read(path);
+        if (file.Binary is { } binary) throw Bad(binary);
         var rows = Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".jsonl" or ".ndjson" => ReadJsonLines(file, options, labelRequired),
@@ -191,7 +194,7 @@ public static class TextFileReader
     private static InvalidDataException Bad(string message) => new(message);
 
     private static InvalidDataException NotUtf8(FileText file, int? row, int line) =>
-        Bad($"{file.Path}, {(row is null ? "" : $"row {row} ")}(line {line}): bytes that are not UTF-8 text. Save the file as UTF-8.");
+        Bad($"{file.Path}, {(row is null ? "" : $"row {row} ")}(line {line}): bytes that are not UTF-8 text (Latin-1 or Windows-1252, perhaps). Save the file as UTF-8.");
 
     private static string Shorten(string s)
     {
@@ -208,8 +211,9 @@ public static class TextFileReader
     {
         private readonly int[] lineStarts;
 
-        private FileText(string path, string text, int? badLine)
+        private FileText(string path, string text, int? badLine, string? binary = null)
         {
+            Binary = binary;
             Path = path;
             Text = text;
             BadLine = badLine;
@@ -221,6 +225,8 @@ public static class TextFileReader
         public string Path { get; }
         public string Text { get; }
         public int? BadLine { get; }
+        /// <summary>Why the file is not text at all (NUL bytes: binary content, or UTF-16 without a byte-order mark), or null.</summary>
+        public string? Binary { get; }
 
         /// <summary>The 1-based line of a character offset.</summary>
         public int LineAt(long offset)
@@ -235,6 +241,19 @@ public static class TextFileReader
             if (bytes is [0xFF, 0xFE, ..]) return new FileText(path, Encoding.Unicode.GetString(bytes, 2, bytes.Length - 2), null);
             if (bytes is [0xFE, 0xFF, ..]) return new FileText(path, Encoding.BigEndianUnicode.GetString(bytes, 2, bytes.Length - 2), null);
             var skip = bytes is [0xEF, 0xBB, 0xBF, ..] ? 3 : 0;
+            if (Array.IndexOf(bytes, (byte)0, skip) is var nul and >= 0)
+            {
+                // No text file holds NUL. ASCII saved as UTF-16 without a byte-order mark puts one in every other byte.
+                var sample = bytes.AsSpan(skip, Math.Min(bytes.Length - skip, 4096));
+                int even = 0, odd = 0;
+                for (var i = 0; i < sample.Length; i++) if (sample[i] == 0) { if (i % 2 == 0) even++; else odd++; }
+                var half = sample.Length / 2;
+                var line = 1 + bytes.AsSpan(skip, nul - skip).Count((byte)'\n');
+                var why = half > 0 && (odd > 0.4 * half && even < 0.05 * half || even > 0.4 * half && odd < 0.05 * half)
+                    ? $"{path} looks like UTF-16 text without a byte-order mark ({(odd > even ? "little" : "big")}-endian: a zero byte between the characters). Save the file as UTF-8."
+                    : $"{path} is not a text file: it holds a NUL byte (line {line}, byte {nul}), which text never does (a binary file, or an image or archive with a .csv/.jsonl name).";
+                return new FileText(path, "", null, why);
+            }
             try
             {
                 return new FileText(path, new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, skip, bytes.Length - skip), null);

@@ -34,6 +34,7 @@ public static class Experiment
 
     internal static ExperimentRun RunOn(Backbone backbone, ExperimentSpec spec, IProgress<ExperimentProgress>? progress, CancellationToken cancellationToken)
     {
+        using var cancellation = Cancellation.Use(cancellationToken);
         spec.Validate(model: false);
         var task = Registries.Tasks.Resolve(spec.Task);
         var manipulationEntry = Registries.Manipulations.Find(spec.Manipulation);
@@ -283,7 +284,11 @@ public static class Experiment
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var outputs = split.Train.Chunk(EvaluationBatch).Select(chunk => backbone.ModelOutputs(manipulation, split, chunk)).ToArray();
+        var outputs = split.Train.Chunk(EvaluationBatch).Select(chunk =>
+        {
+            Cancellation.ThrowIfRequested();
+            return backbone.ModelOutputs(manipulation, split, chunk);
+        }).ToArray();
         mapping.Estimate(cat(outputs, 0), Targets(split, split.Train, backbone.Device));
     }
 

@@ -18,6 +18,7 @@ public static class PromptInstruction
     /// <summary>Loads the model the options name (zoo, checkpoint or remote), on their device.</summary>
     public static InstructionModel LoadModel(InstructionOptionsBase options, IProgress<TrainingProgress>? training = null, CancellationToken ct = default)
     {
+        using var cancellation = Cancellation.Use(ct);
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
         if (Registries.Models.Resolve(options.Model).Modality != TaskModality.Text || Registries.Models.Resolve(options.Model).Kind == "text encoder")
         {
@@ -116,6 +117,7 @@ public static class InContextLearning
     private static InstructionResult RunHere(InstructionModel model, InContextOptions options, IProgress<InstructionProgress>? progress,
         CancellationToken cancellationToken, ISentenceEmbedder? embedder)
     {
+        using var cancellation = Cancellation.Use(cancellationToken);
         options.Validate();
         model.UsePrecision(options.Precision);
         Registries.Tasks.Resolve(options.Task, TaskModality.Text);
@@ -223,6 +225,7 @@ public static class ChainOfThought
     private static InstructionResult RunHere(InstructionModel model, ChainOfThoughtOptions options, IProgress<InstructionProgress>? progress,
         CancellationToken cancellationToken)
     {
+        using var cancellation = Cancellation.Use(cancellationToken);
         options.Validate();
         model.UsePrecision(options.Precision);
         Registries.Tasks.Resolve(options.Task, TaskModality.Text);
