@@ -14,12 +14,14 @@ public static class Program
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(DoctorCommand());
         root.Subcommands.Add(BenchCommand());
+        root.Subcommands.Add(ExperimentCommands.Compare());
+        root.Subcommands.Add(ExperimentCommands.Eval());
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
             // Bad usage exits 2 (System.CommandLine's own exit code for parse errors is 1, which means a failed run here).
             foreach (var error in parse.Errors) Console.Error.WriteLine(error.Message);
-            Console.Error.WriteLine("Usage: reprogram run|doctor|bench [options]; `reprogram <command> --help` lists a command's options.");
+            Console.Error.WriteLine("Usage: reprogram run|doctor|bench|compare|eval [options]; `reprogram <command> --help` lists a command's options.");
             return UsageError;
         }
         return await parse.InvokeAsync();
@@ -80,6 +82,12 @@ public static class Program
             {
                 Console.Error.WriteLine(e.Message);
                 return 2;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The cells ran; writing the executed notebook failed (a folder not writable, a file open elsewhere).
+                Console.Error.WriteLine($"Could not write the executed notebook to {options.OutputFolder}: {e.Message}");
+                return 1;
             }
             Console.WriteLine($"Wrote {run.OutputNotebook}");
             Console.WriteLine($"Wrote {run.OutputHtml}");

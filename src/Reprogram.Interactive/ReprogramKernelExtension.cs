@@ -35,6 +35,7 @@ public sealed class ReprogramKernelExtension : IKernelExtension
         root.AddDirective<RunInContextLearning>(InstructionDirectives.CreateIcl(), InstructionDirectives.HandleIcl);
         root.AddDirective<RunChainOfThought>(InstructionDirectives.CreateCot(), InstructionDirectives.HandleCot);
         root.AddDirective<RunComparison>(CompareDirective.Create(), CompareDirective.Handle);
+        OptionAliases.AddOptionLists(root);
         // A bare @ or several value sources in one of these commands: refused with a message, never a form that hangs;
         // and a bug in a handler is one line, never a stack trace.
         ValueSourceGuard.Install(root);
@@ -56,5 +57,6 @@ public sealed class ReprogramKernelExtension : IKernelExtension
         "<div class=\"rp-caption\"><b>Reprogram.Interactive</b> is loaded. Magic commands: " +
         "<code>#!taxonomy</code> (browse published methods by format, location, operator and output alignment), " +
         "<code>#!manipulation</code> (declare your own), <code>#!device</code> (libtorch, threads, CPU/CUDA), <code>#!reprogram</code> (model reprogramming of a frozen vision model), <code>#!soft-prompt</code> (prompt tuning of a frozen encoder), <code>#!icl</code> (in-context learning), <code>#!cot</code> (chain-of-thought), <code>#!compare</code> (all three paradigms on one model: the taxonomy tested). C# API: <code>Catalog</code>, <code>Manipulation</code>, " +
-        "<code>TaxonomyCharts</code>, <code>Experiment.Run</code>, <code>Comparison.Run</code>, <code>Registries</code>. Try <code>#!compare</code> or <code>#!taxonomy --group-by paradigm</code>.</div>";
+        "<code>TaxonomyCharts</code>, <code>Experiment.Run</code>, <code>Comparison.Run</code>, <code>Prediction.Predict</code>, <code>Registries</code>. Try <code>#!compare</code> or <code>#!taxonomy --group-by paradigm</code>. " +
+        "<code>#!lsmagic</code> lists the commands with their help and options (each option's own help comes with its completion); the same option means the same thing in every command (<code>--task</code>, <code>--seeds</code>, <code>--test</code>, <code>--save</code> and <code>--load</code>).</div>";
 }

@@ -296,6 +296,20 @@ public class ExperimentModelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_learned_prompt_trains_through_contextual_calibration_without_nan()
+    {
+        // Classes outside a query's choices score log 0; the calibrated scores must not turn that into NaN gradients.
+        using var model = CharGpt(positions: 128);
+        using var backbone = new DecoderBackbone(model, ownsModel: false);
+        var run = Experiment.Run(backbone, Tiny(InstructionTasks.HeldOutRule, "soft-prompt", "calibration") with
+        {
+            Budget = new Budget { TrainExamples = 8, TestExamples = 6, Epochs = 6, BatchSize = 4, LearningRate = 0.1 },
+        });
+        Assert.All(run.Seeds, s => Assert.Equal(Training.StopReason.Completed, s.Training!.Stop));
+        Assert.All(run.Seeds.SelectMany(s => s.Training!.Curve), c => Assert.True(double.IsFinite(c.Loss)));
+    }
+
+    [Fact]
     public void A_run_repeats_exactly_and_a_new_method_is_one_class_and_one_entry()
     {
         using var model = CharGpt(positions: 128);

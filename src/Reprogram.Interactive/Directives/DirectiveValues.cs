@@ -27,6 +27,10 @@ internal static class DirectiveValues
 
     public static string OptionName(Dimension dimension) => dimension.ToString().ToLowerInvariant();
 
+    /// <summary>--alignment-kind: the output-alignment dimension (omega) as a filter or coordinate (--alignment is a method in the experiment commands).</summary>
+    public static KernelDirectiveParameter AlignmentKindParameter(string description) =>
+        new KernelDirectiveParameter("--alignment-kind", description).AddCompletions(() => TaxonomyNames.CompletionValues(Dimension.Alignment));
+
     public static string Allowed(Dimension dimension) => string.Join(", ", TaxonomyNames.CompletionValues(dimension));
 
     /// <summary>A whole-number option, or an error that names the option and the value.</summary>
@@ -94,7 +98,7 @@ internal static class DirectiveValues
     public static async Task RunExperimentAsync<TOptions, TResult>(
         KernelDirectiveCommand command, KernelInvocationContext context, Func<TOptions> parse,
         Func<TOptions, LiveProgress, CancellationToken, TResult> run, string? savePath, Action<TResult, string> save, string saved,
-        string variable, Func<TResult, string> summary) where TResult : notnull
+        string variable, Func<TResult, string> summary, string? exportPath = null, Action<TResult, string>? export = null) where TResult : notnull
     {
         TOptions options;
         try
@@ -112,16 +116,25 @@ internal static class DirectiveValues
             var live = new LiveProgress(context);
             var token = context.CancellationToken;
             // The library's compute thread: its freed tensor memory stays mapped (see NativeAllocator).
-            result = await Reprogram.Runtime.ComputeThread.RunAsync(() => run(options, live, token));
+            result = await Reprogram.Runtime.ComputeThread.RunAsync(() =>
+            {
+                // The cell's cancellation reaches the loops inside the run that take no token (Runtime.Cancellation).
+                using var current = Reprogram.Runtime.Cancellation.Use(token);
+                return run(options, live, token);
+            });
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or Reprogram.Data.DataSetNotFoundException or InvalidDataException
                                       or Reprogram.Runtime.LibTorchUnavailableException or Reprogram.Frozen.FrozenModelChangedException
                                       or InvalidOperationException or OperationCanceledException or Reprogram.Experiments.LearnedFileException
-                                      or Reprogram.Instruction.Backends.ChatBackendException)
+                                      or Reprogram.Instruction.Backends.ChatBackendException or NotSupportedException)
         {
             context.Fail(command, message: e.Message);
             return;
         }
+        // A cancelled cell has been answered by the kernel ("Command cancelled.") and the next cell may be running: a
+        // run that ended anyway (a comparison keeps the rows it finished) shows, saves and shares nothing more, since a
+        // late variable would be sent into the next cell's command.
+        if (context.CancellationToken.IsCancellationRequested) return;
         context.Display(result, "text/html");
         if (savePath is not null)
         {
@@ -133,6 +146,19 @@ internal static class DirectiveValues
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotSupportedException)
             {
                 context.Fail(command, message: $"Could not save to {savePath}: {e.Message}");
+                return;
+            }
+        }
+        if (exportPath is not null && export is not null)
+        {
+            try
+            {
+                export(result, exportPath);
+                context.DisplayAs($"Exported the results to {Path.GetFullPath(exportPath)}.", "text/plain");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotSupportedException)
+            {
+                context.Fail(command, message: $"Could not export to {exportPath}: {e.Message}");
                 return;
             }
         }

@@ -16,6 +16,8 @@ public abstract class InstructionCommand : KernelDirectiveCommand
     public string? ApiKeyEnv { get; set; }
     public string? Task { get; set; }
     public string? Queries { get; set; }
+    /// <summary>--test: test examples per seed (--queries is its older name).</summary>
+    public string? Test { get; set; }
     public string? Pool { get; set; }
     public string? Seeds { get; set; }
     public string? Instruction { get; set; }
@@ -42,7 +44,7 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         Endpoint = Endpoint ?? d.Endpoint,
         ApiKeyVariable = ApiKeyEnv ?? d.ApiKeyVariable,
         Task = Task ?? d.Task,
-        Queries = Int(Queries, "--queries") ?? d.Queries,
+        Queries = Int(OptionAliases.Merge(Test, Queries, "--test", "--queries"), Test is null ? "--queries" : "--test") ?? d.Queries,
         Pool = Int(Pool, "--pool") ?? d.Pool,
         Seeds = Seeds is null ? d.Seeds : InstructionOptionsBase.ParseSeeds(Seeds),
         Instruction = Unescape(Instruction) ?? d.Instruction,
@@ -76,7 +78,8 @@ public abstract class InstructionCommand : KernelDirectiveCommand
         new KernelDirectiveParameter("--api-key-env", "The NAME of the environment variable holding the remote model's key (default OPENAI_API_KEY for openai). The key never appears in the notebook."),
         new KernelDirectiveParameter("--task", $"icl-rules, addition (generated), sentiment (generated), fortunes (Debian quotes), or a .csv/.jsonl file with text and label columns. Default {defaultTask}.")
             .AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Text && !e.IsPattern).Select(e => e.Name)),
-        new KernelDirectiveParameter("--queries", "Queries per seed. Default 100.") { TypeHint = "number" },
+        new KernelDirectiveParameter("--test", "Test examples (queries) per seed (the older name --queries still works). Default 100.") { TypeHint = "number" },
+        OptionAliases.Parameter("--queries", "--test", "number"),
         new KernelDirectiveParameter("--pool", "Examples the demonstrations are chosen from. Default 32.") { TypeHint = "number" },
         new KernelDirectiveParameter("--seeds", $"Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); results are mean and spread over them. Default {defaultSeeds}."),
         new KernelDirectiveParameter("--instruction", "Text before the demonstrations (\\n for a new line)."),

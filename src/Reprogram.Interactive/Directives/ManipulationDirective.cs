@@ -15,11 +15,23 @@ public sealed class DeclareManipulation : KernelDirectiveCommand
     public string? Location { get; set; }
     public string? Operator { get; set; }
     public string? Alignment { get; set; }
+    /// <summary>--alignment-kind: the category ω (--alignment is its older name here).</summary>
+    public string? AlignmentKind { get; set; }
     public string? Description { get; set; }
     public string? Paradigm { get; set; }
 
     public Manipulation ToManipulation() =>
-        Manipulation.Parse(Name ?? "", Format ?? "", Location ?? "", Operator ?? "", Alignment ?? "", Description, Paradigm);
+        Manipulation.Parse(Name ?? "", Format ?? "", Location ?? "", Operator ?? "", AlignmentKindValue(), Description, Paradigm);
+
+    private string AlignmentKindValue()
+    {
+        if (AlignmentKind is not null && Alignment is not null && AlignmentKind != Alignment)
+        {
+            throw new TaxonomyException($"--alignment-kind '{AlignmentKind}' and --alignment '{Alignment}' disagree: --alignment is the older name of --alignment-kind; give one of them.");
+        }
+        return AlignmentKind ?? Alignment
+            ?? throw new TaxonomyException($"#!manipulation needs --alignment-kind (the output alignment, omega): {DirectiveValues.Allowed(Dimension.Alignment)}.");
+    }
 
     public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel)
     {
@@ -41,7 +53,7 @@ internal static class ManipulationDirective
     {
         Description = "Declares a manipulation by its four coordinates in the taxonomy of Ye et al. (arXiv 2506.04650), " +
                       "shows the published methods at or next to them, and makes it a C# variable. " +
-                      "Example: #!manipulation my_prompt --format learnable --location input --operator additive --alignment statistical",
+                      "Example: #!manipulation my_prompt --format learnable --location input --operator additive --alignment-kind statistical",
         Parameters =
         {
             new KernelDirectiveParameter("--name", "The manipulation's name; it becomes a C# variable, so letters, digits and underscores.")
@@ -52,7 +64,8 @@ internal static class ManipulationDirective
             DimensionParameter(Dimension.Format, $"Format (lambda): {Allowed(Dimension.Format)}.", required: true),
             DimensionParameter(Dimension.Location, $"Location (l): {Allowed(Dimension.Location)}.", required: true),
             DimensionParameter(Dimension.Operator, $"Operator (tau): {Allowed(Dimension.Operator)}.", required: true),
-            DimensionParameter(Dimension.Alignment, $"Output alignment (omega): {Allowed(Dimension.Alignment)}.", required: true),
+            AlignmentKindParameter($"Output alignment (omega): {Allowed(Dimension.Alignment)}. Required (the older name --alignment still works)."),
+            OptionAliases.Parameter("--alignment", "--alignment-kind").AddCompletions(() => TaxonomyNames.CompletionValues(Dimension.Alignment)),
             new KernelDirectiveParameter("--description", "A short description, in quotes."),
             DimensionParameter(Dimension.Paradigm, $"The paradigm, if not the typical one for the coordinates: {Allowed(Dimension.Paradigm)}."),
         },

@@ -36,7 +36,12 @@ public sealed class RunReprogramming : KernelDirectiveCommand
     public bool FeatureChannelsAsLabels { get; set; }
     public string? Recipe { get; set; }
     public string? Save { get; set; }
+    public string? Export { get; set; }
     public string? Name { get; set; }
+    // Consistent option names (OptionAliases): --task (older --dataset), --seeds (older --seed); --load (LoadedRuns).
+    public string? Task { get; set; }
+    public string? Seeds { get; set; }
+    public string? Load { get; set; }
 
     public ReprogramOptions ToOptions()
     {
@@ -44,7 +49,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
         var options = d with
         {
             Model = Model ?? d.Model,
-            Dataset = Dataset ?? d.Dataset,
+            Dataset = OptionAliases.Merge(Task, Dataset, "--task", "--dataset") ?? d.Dataset,
             TrainCount = Int(Train, "--train") ?? d.TrainCount,
             TestCount = Int(Test, "--test") ?? d.TestCount,
             Manipulation = Manipulation?.ToLowerInvariant() ?? d.Manipulation,
@@ -56,7 +61,8 @@ public sealed class RunReprogramming : KernelDirectiveCommand
             BatchSize = Int(Batch, "--batch") ?? d.BatchSize,
             LearningRate = Number(Lr, "--lr") ?? d.LearningRate,
             Schedule = Schedule ?? d.Schedule,
-            Seed = Int(Seed, "--seed") ?? d.Seed,
+            Seeds = OptionAliases.Seeds(Seeds, Seed) ?? d.Seeds,
+            Seed = d.Seed,
             Device = Device ?? d.Device,
             Baselines = Baseline || d.Baselines,
             FeatureChannelsAsLabels = FeatureChannelsAsLabels || d.FeatureChannelsAsLabels,
@@ -64,6 +70,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
         };
         options.Validate();
         _ = VariableName;
+        ExportPath(Export);
         SavePath(Save);
         if (Save is not null && options.Manipulation == "none") throw new ArgumentException("--save keeps a learned input manipulation: --manipulation none has none to save.");
         return options;
@@ -71,7 +78,8 @@ public sealed class RunReprogramming : KernelDirectiveCommand
 
     public string VariableName => DirectiveValues.VariableName(Name, "reprogramming");
 
-    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) => ValidationErrors(() => ToOptions());
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) =>
+        ValidationErrors(() => { if (Load is not null) this.LoadRequest(); else ToOptions(); });
 }
 
 /// <summary>
@@ -84,13 +92,15 @@ internal static class ReprogramDirective
     {
         Description = "Reprograms a frozen vision model for a new task: a learned input manipulation (padding, watermark or patch prompt, " +
                       "or a learned transform) plus an output alignment (label mapping or a linear head), with the model's weights unchanged. " +
-                      "Defaults finish in about a minute on a 2-core CPU. Example: #!reprogram --model resnet18 --dataset fashion-mnist --manipulation pad --baseline",
+                      "Defaults finish in about a minute on a 2-core CPU. Example: #!reprogram --model resnet18 --task fashion-mnist --manipulation pad --baseline; " +
+                      "#!reprogram --load saved.safetensors applies a saved one to new inputs.",
         Parameters =
         {
             new KernelDirectiveParameter("--model", "resnet18 (ImageNet, CNTK export, features), fashion-cnn (a Fashion-MNIST classifier trained here), resnet18-fashion (the ImageNet ResNet-18's frozen features with a Fashion-MNIST linear head trained here: real classes for label mapping), or a torchvision ResNet-18 .safetensors/.pt file. Default resnet18.")
                 .AddCompletions(() => ReprogramOptions.Models),
-            new KernelDirectiveParameter("--dataset", "fashion-mnist, digits, or a folder with one sub-folder per class. Default fashion-mnist.")
+            new KernelDirectiveParameter("--task", "fashion-mnist, digits, or a folder with one sub-folder per class (the older name --dataset still works). Default fashion-mnist.")
                 .AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Image && !e.IsPattern).Select(e => e.Name)),
+            OptionAliases.Parameter("--dataset", "--task").AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Image && !e.IsPattern).Select(e => e.Name)),
             new KernelDirectiveParameter("--train", "Training examples (a class-balanced subset chosen by the seed). Default 1000 (every default: ReprogramOptions.SessionDefaults).") { TypeHint = "number" },
             new KernelDirectiveParameter("--test", "Test examples. Default 500.") { TypeHint = "number" },
             new KernelDirectiveParameter("--manipulation", "pad (ILM-VP frame), watermark (full image), patch, parametric (learned 1x1 transform) or none. Default pad.")
@@ -105,21 +115,26 @@ internal static class ReprogramDirective
             new KernelDirectiveParameter("--lr", "Learning rate (Adam). Default 0.01.") { TypeHint = "number" },
             new KernelDirectiveParameter("--schedule", "constant, multistep (x0.1 at 50% and 72% of the epochs, as ILM-VP) or cosine. Default multistep.")
                 .AddCompletions(() => ["constant", "multistep", "cosine"]),
-            new KernelDirectiveParameter("--seed", "Seed for subsets, data order and initialisation. Default 0.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--seeds", "Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); each draws its subset, data order and initialisation, and the table shows the mean and spread (the older name --seed still works: --seed N is the one seed N). Default 0."),
+            OptionAliases.Parameter("--seed", "--seeds (--seed N is the one seed N)", "number"),
             new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
             new KernelDirectiveParameter("--baseline", "Also run the baselines: no input manipulation (same alignment), and the untrained prompt.") { Flag = true },
             new KernelDirectiveParameter("--feature-channels-as-labels", "Allow label mapping over a features-only model, treating feature channels as source labels (they are not classes).") { Flag = true },
             new KernelDirectiveParameter("--recipe", "A published method's settings: ilm-vp (Chen et al. 2023) or blm (Cai et al. 2024): 224 px, the paper's frame, epochs, batch, " +
                                                       "learning rate and schedule; reports the best epoch's test accuracy beside the final one. Slow on a CPU (200 epochs at 224 px).")
                 .AddCompletions(() => Training.Recipes.All.Select(r => r.Name)),
-            new KernelDirectiveParameter("--save", "Save the learned manipulation and alignment to this .safetensors file."),
+            new KernelDirectiveParameter("--save", "Save the learned manipulation and alignment (the first seed's) to this .safetensors file, to apply later with --load."),
+            LoadedRuns.Parameter("manipulation and alignment (a .safetensors file from --save)", "--task"),
+            new KernelDirectiveParameter("--export", "Write the results table (the run and its baselines) to a .csv file, or everything (options, spec, test ids, every prediction, provenance) to a .json file that Results.Load reads back."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default reprogramming."),
         },
     };
 
-    public static Task Handle(RunReprogramming command, KernelInvocationContext context) =>
-        RunExperimentAsync(command, context, command.ToOptions,
+    public static Task Handle(RunReprogramming command, KernelInvocationContext context) => command.Load is not null
+        ? LoadedRuns.HandleAsync(command, context, command.LoadRequest)
+        : RunExperimentAsync(command, context, command.ToOptions,
             (ReprogramOptions options, LiveProgress live, CancellationToken token) => VisualReprogramming.Run(options, live.Report, token),
             command.Save, (result, path) => result.Save(path), "the learned manipulation and alignment",
-            command.VariableName, result => result.Main.Name);
+            command.VariableName, result => result.Main.Name,
+            command.Export?.Trim(), (result, path) => result.Export(path));
 }

@@ -33,10 +33,16 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
     public string? Seed { get; set; }
     public string? Device { get; set; }
     public string? Save { get; set; }
+    public string? Export { get; set; }
     public string? Name { get; set; }
     public string? TextColumn { get; set; }
     public string? LabelColumn { get; set; }
     public string? LabelWords { get; set; }
+    // Consistent option names (OptionAliases): --manipulation (older --method), --seeds (older --seed); --load (LoadedRuns), --save-peft.
+    public string? Manipulation { get; set; }
+    public string? Seeds { get; set; }
+    public string? Load { get; set; }
+    public string? SavePeft { get; set; }
 
     public string VariableName => DirectiveValues.VariableName(Name, "promptTuning");
 
@@ -45,7 +51,8 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         var d = PromptTuningOptions.SessionDefaults;
         var options = d with
         {
-            Method = Method?.ToLowerInvariant() ?? d.Method,
+            Method = OptionAliases.Merge(Manipulation is null ? null : OptionAliases.PromptTuningMethod(Manipulation),
+                Method is null ? null : OptionAliases.PromptTuningMethod(Method), "--manipulation", "--method") ?? d.Method,
             Model = Model?.ToLowerInvariant() ?? d.Model,
             Task = Task ?? d.Task,
             TrainCount = Int(Train, "--train") ?? d.TrainCount,
@@ -58,17 +65,21 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
             BatchSize = Int(Batch, "--batch") ?? d.BatchSize,
             LearningRate = Number(Lr, "--lr") ?? d.LearningRate,
             MaxLength = Int(MaxLength, "--max-length") ?? d.MaxLength,
-            Seed = Int(Seed, "--seed") ?? d.Seed,
+            Seeds = OptionAliases.Seeds(Seeds, Seed) ?? d.Seeds,
+            Seed = d.Seed,
             Device = Device ?? d.Device,
             TextData = TextDataParameters.ToOptions(TextColumn, LabelColumn, LabelWords, d.TextData),
         };
         options.Validate();
         _ = VariableName;
+        if (SavePeft is not null) LoadedRuns.CheckSavePeft(options, SavePeft);
+        ExportPath(Export);
         SavePath(Save);
         return options;
     }
 
-    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) => ValidationErrors(() => ToOptions());
+    public override IEnumerable<string> GetValidationErrors(CompositeKernel kernel) =>
+        ValidationErrors(() => { if (Load is not null) this.LoadRequest(); else ToOptions(); });
 }
 
 /// <summary>
@@ -81,11 +92,12 @@ internal static class SoftPromptDirective
     {
         Description = "Prompt tuning of a frozen language model (all-MiniLM-L6-v2 with a linear head, or a decoder with a verbalizer): learned soft tokens " +
                       "at the embeddings, prefixes of keys and values (prefix-tuning, P-tuning v2), or VPT-deep prompts at every layer; the model's weights never change. " +
-                      "Example: #!soft-prompt --method soft --task fortunes --tokens 8",
+                      "Example: #!soft-prompt --manipulation soft --task fortunes --tokens 8; #!soft-prompt --load saved.safetensors applies a saved one to new texts.",
         Parameters =
         {
-            new KernelDirectiveParameter("--method", "soft (prompt tuning, Lester et al., embedding location), prefix (prefix-tuning, Li and Liang: key/value prefixes through an MLP, hidden), p-tuning-v2 (Liu et al.: per-layer key/value prefixes learned directly, hidden), vpt-deep (Jia et al.: prompts replaced at every layer, hidden; \"deep\" is an alias). Default soft.")
+            new KernelDirectiveParameter("--manipulation", "soft (prompt tuning, Lester et al., embedding location), prefix (prefix-tuning, Li and Liang: key/value prefixes through an MLP, hidden), p-tuning-v2 (Liu et al.: per-layer key/value prefixes learned directly, hidden), vpt-deep (Jia et al.: prompts replaced at every layer, hidden; \"deep\" is an alias); the registry's names (soft-prompt, prefix-tuning, ...) work too; the older name --method still works. Default soft.")
                 .AddCompletions(() => PromptTuningOptions.Methods),
+            OptionAliases.Parameter("--method", "--manipulation").AddCompletions(() => PromptTuningOptions.Methods),
             new KernelDirectiveParameter("--model", "minilm (all-MiniLM-L6-v2, a real pretrained BERT encoder, linear head), a zoo decoder (icl-rules, arith-cot), or a Hugging Face checkpoint folder (GPT-2, Llama, Qwen2, SmolLM); decoders use a verbalizer. Default minilm.")
                 .AddCompletions(() => PromptTuningOptions.Models),
             new KernelDirectiveParameter("--task", "fortunes (Debian quote categories: computers, food, love, science), sentiment (generated), or a .csv/.jsonl file with text and label columns. Default fortunes.")
@@ -101,19 +113,26 @@ internal static class SoftPromptDirective
             new KernelDirectiveParameter("--batch", "Batch size. Default 16.") { TypeHint = "number" },
             new KernelDirectiveParameter("--lr", "Learning rate (Adam). Default 0.01.") { TypeHint = "number" },
             new KernelDirectiveParameter("--max-length", "Longest text in tokens. Default 64.") { TypeHint = "number" },
-            new KernelDirectiveParameter("--seed", "Seed for subsets, order and initialisation. Default 0.") { TypeHint = "number" },
+            new KernelDirectiveParameter("--seeds", "Seeds: a count (3 = 0,1,2), a list (0,4,7) or a range (0-4); each draws its subset, order and initialisation, and the table shows the mean and spread (the older name --seed still works: --seed N is the one seed N). Default 0."),
+            OptionAliases.Parameter("--seed", "--seeds (--seed N is the one seed N)", "number"),
             new KernelDirectiveParameter("--device", "auto, cpu, cuda or cuda:N. Default: the session's (#!device).").AddCompletions(() => ["auto", "cpu", "cuda"]),
-            new KernelDirectiveParameter("--save", "Save the learned prompt and head to this .safetensors file."),
+            new KernelDirectiveParameter("--save", "Save the learned prompt and head (the first seed's) to this .safetensors file, to apply later with --load."),
+            new KernelDirectiveParameter("--save-peft", "Also write the learned soft prompt of a decoder as a Hugging Face PEFT prompt-tuning adapter in this folder " +
+                                                        "(adapter_config.json, adapter_model.safetensors, README.md): PeftModel.from_pretrained loads it in Python, --load here."),
+            LoadedRuns.Parameter("prompt and head (a .safetensors file from --save) or a PEFT prompt-tuning adapter folder", "--task"),
+            new KernelDirectiveParameter("--export", "Write the results table to a .csv file, or everything (options, spec, label words, test ids, every prediction, provenance) to a .json file that Results.Load reads back."),
             new KernelDirectiveParameter("--name", "The C# variable that holds the result. Default promptTuning."),
         },
     }.WithParameters(TextDataParameters.Create());
 
-    public static Task Handle(RunPromptTuning command, KernelInvocationContext context) =>
-        RunExperimentAsync(command, context, command.ToOptions,
+    public static Task Handle(RunPromptTuning command, KernelInvocationContext context) => command.Load is not null
+        ? LoadedRuns.HandleAsync(command, context, command.LoadRequest)
+        : RunExperimentAsync(command, context, command.ToOptions,
             (PromptTuningOptions options, LiveProgress live, CancellationToken token) =>
                 PromptTuning.Run(options, new Progress(p => live.Report($"{options.Method} prompt, {options.Tokens} tokens", p)), token),
-            command.Save, (result, path) => result.Save(path), "the learned prompt and head",
-            command.VariableName, result => result.Main.Name);
+            command.Save ?? command.SavePeft, (result, path) => LoadedRuns.Save(result, command.Save, command.SavePeft), LoadedRuns.Saved(command.Save, command.SavePeft),
+            command.VariableName, result => result.Main.Name,
+            command.Export?.Trim(), (result, path) => result.Export(path));
 
     private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {

@@ -15,6 +15,8 @@ public sealed class ShowTaxonomy : KernelDirectiveCommand
     public string? Location { get; set; }
     public string? Operator { get; set; }
     public string? Alignment { get; set; }
+    /// <summary>--alignment-kind: the category ω (--alignment is its older name here; in the experiment commands --alignment is a method).</summary>
+    public string? AlignmentKind { get; set; }
     public string? Modality { get; set; }
     public string? Search { get; set; }
     public string? GroupBy { get; set; }
@@ -27,14 +29,18 @@ public sealed class ShowTaxonomy : KernelDirectiveCommand
     {
         var query = Catalog.Query();
         var errors = new List<string>();
+        if (AlignmentKind is not null && Alignment is not null && AlignmentKind != Alignment)
+        {
+            errors.Add($"--alignment-kind '{AlignmentKind}' and --alignment '{Alignment}' disagree: --alignment is the older name of --alignment-kind; give one of them.");
+        }
         foreach (var (dimension, text) in new[]
                  {
                      (Dimension.Paradigm, Paradigm), (Dimension.Format, Format), (Dimension.Location, Location),
-                     (Dimension.Operator, Operator), (Dimension.Alignment, Alignment), (Dimension.Modality, Modality),
+                     (Dimension.Operator, Operator), (Dimension.Alignment, AlignmentKind ?? Alignment), (Dimension.Modality, Modality),
                  })
         {
             try { query = query.Where(dimension, List(text)); }
-            catch (TaxonomyException e) { errors.Add($"--{OptionName(dimension)}: {e.Message}"); }
+            catch (TaxonomyException e) { errors.Add($"--{(dimension == Dimension.Alignment ? "alignment-kind" : OptionName(dimension))}: {e.Message}"); }
         }
         try
         {
@@ -73,7 +79,8 @@ internal static class TaxonomyDirective
                 DimensionParameter(Dimension.Format, $"Keep methods with this format (lambda): {Allowed(Dimension.Format)}."),
                 DimensionParameter(Dimension.Location, $"Keep methods with this location (l): {Allowed(Dimension.Location)}."),
                 DimensionParameter(Dimension.Operator, $"Keep methods with this operator (tau): {Allowed(Dimension.Operator)}."),
-                DimensionParameter(Dimension.Alignment, $"Keep methods with this output alignment (omega): {Allowed(Dimension.Alignment)}."),
+                AlignmentKindParameter($"Keep methods with this output alignment (omega): {Allowed(Dimension.Alignment)}. The older name --alignment still works."),
+                OptionAliases.Parameter("--alignment", "--alignment-kind").AddCompletions(() => TaxonomyNames.CompletionValues(Dimension.Alignment)),
                 DimensionParameter(Dimension.Modality, $"Keep methods for this modality: {Allowed(Dimension.Modality)}."),
                 new KernelDirectiveParameter("--search", "Keep methods whose name, authors, venue, title or arXiv id contain this text."),
                 new KernelDirectiveParameter("--group-by", $"Group rows by a column: {string.Join(", ", columns)}.").AddCompletions(() => columns),

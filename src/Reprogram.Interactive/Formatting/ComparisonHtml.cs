@@ -51,11 +51,20 @@ public static class ComparisonHtml
         return Html.Table(headers.Select(E), result.Rows.Select(Row), "rp-results");
     }
 
+    /// <summary>The published methods each half of the row follows (a linear head is WARP's, not the whole row).</summary>
+    private static string Sources(ComparisonRow row)
+    {
+        var parts = new List<string>();
+        if (row.Method.Manipulation.PublishedMethods.Count > 0) parts.Add("input as in " + string.Join("; ", row.Method.Manipulation.PublishedMethods));
+        if (row.Method.Alignment.PublishedMethods.Count > 0) parts.Add("output as in " + string.Join("; ", row.Method.Alignment.PublishedMethods));
+        return parts.Count == 0 ? "" : $"<br><span class=\"rp-note\">{E(string.Join(" · ", parts))}</span>";
+    }
+
     private static IEnumerable<string> Row(ComparisonRow row)
     {
         var r = row.Result;
         yield return $"<b>{E(row.Method.Name)}</b>" +
-                     (row.Run.PublishedMethods.Count > 0 ? $"<br><span class=\"rp-note\">after {E(string.Join("; ", row.Run.PublishedMethods))}</span>" : "") +
+                     Sources(row) +
                      (r.Stop == Training.StopReason.Completed ? "" : $"<br><span class=\"rp-error\">{E(r.StopMessage)}</span>");
         if (r.Coordinates is { } c)
         {

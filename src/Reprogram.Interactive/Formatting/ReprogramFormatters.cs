@@ -17,6 +17,7 @@ public static class ReprogramFormatters
         Formatter.Register<Directives.DeviceReport>((r, w) => w.Write(RuntimeHtml.Device(r)), html);
         Formatter.Register<Reprogram.Experiments.ExperimentResult>((r, w) => w.Write(ResultHtml.Table([r])), html);
         Formatter.Register<IEnumerable<Reprogram.Experiments.ExperimentResult>>((r, w) => w.Write(ResultHtml.Table(r)), html);
+        Formatter.Register<Reprogram.Experiments.PredictionResult>((r, w) => w.Write(PredictionHtml.Render(r)), html);
         RegisterCharts(html);
     }
 
@@ -29,6 +30,7 @@ public static class ReprogramFormatters
         Formatter.Register<Reprogram.Experiments.PromptTuningResult>((r, w) => w.Write(PromptTuningHtml(r)), html);
         Formatter.Register<Reprogram.Experiments.InstructionResult>((r, w) => w.Write(InstructionHtml.Render(r)), html);
         Formatter.Register<Reprogram.Experiments.ComparisonResult>((r, w) => w.Write(ComparisonHtml.Render(r)), html);
+        Formatter.Register<Reprogram.Experiments.ResultSet>((r, w) => w.Write(ResultSetHtml.Render(r)), html);
         Formatter.Register<IEnumerable<Reprogram.Experiments.InstructionRecord>>((r, w) => w.Write(Formatting.Html.Style + InstructionHtml.Records(r.ToArray())), html);
     }
 

@@ -117,9 +117,10 @@ public sealed class CalibratedVerbalizer(IReadOnlyList<string> labelWords) : ILa
     public Tensor Map(Tensor labelWordScores, Tensor? contentFreeScores)
     {
         if (contentFreeScores is null) throw new ArgumentException("Contextual calibration needs the content-free scores of the same prompts.");
-        var p = nn.functional.softmax(labelWordScores.to(ScalarType.Float64), -1);
-        var pcf = nn.functional.softmax(contentFreeScores.to(ScalarType.Float64), -1).clamp_min(1e-12);
-        var w = p / pcf;
-        return (w / w.sum(-1, keepdim: true)).log().to(labelWordScores.dtype);
+        // p / p_cf renormalised, in log space: log(0) for a class outside the choices has no gradient, and a learned
+        // prompt trained through the calibration would otherwise get NaN from its backward pass.
+        var logP = nn.functional.log_softmax(labelWordScores.to(ScalarType.Float64), -1);
+        var logPcf = nn.functional.log_softmax(contentFreeScores.to(ScalarType.Float64), -1).clamp_min(Math.Log(1e-12));
+        return nn.functional.log_softmax(logP - logPcf, -1).to(labelWordScores.dtype);
     }
 }

@@ -41,6 +41,13 @@ public static class DataSets
 
     private const int IdxImagesMagic = 2051, IdxLabelsMagic = 2049;
 
+    /// <summary>
+    /// The largest image <see cref="ImageFolder"/> decodes: 64 megapixels (8192 x 8192; 192 MiB as 8-bit RGB while it
+    /// is resized). Larger images are refused before decoding, from their header, naming the file: ImageSharp 2 cannot
+    /// decode at a reduced size, so a 20,000 x 20,000 image would take 1.2 GB. A 48-megapixel photo still loads.
+    /// </summary>
+    public const long MaxImagePixels = 8192L * 8192;
+
     private static string FashionMnistHowToGet(string folder) =>
         $"Fashion-MNIST was not found in {folder}{(Directory.Exists(folder) ? "" : " (no such folder)")}. Install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; " +
         $"files in {DefaultFashionMnistFolder}), or download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, " +
@@ -210,6 +217,10 @@ public static class DataSets
     /// sub-folders' names sorted ordinally, which is the label order. PNG, JPEG and BMP files are decoded with
     /// ImageSharp and resized (stretched, bicubic) to <paramref name="size"/> x <paramref name="size"/>; other files and
     /// hidden entries are ignored. <paramref name="channels"/>: 3 (RGB) or 1 (luminance 0.299 R + 0.587 G + 0.114 B).
+    /// Grey, palette, 16-bit and CMYK/YCCK JPEG images are converted to RGB by ImageSharp. Refused with
+    /// <see cref="InvalidDataException"/> naming the file or folder: a file that is not an image (whatever its extension),
+    /// an image over <see cref="MaxImagePixels"/> (checked from its header, before decoding), an empty class folder, and
+    /// a folder with one class only (nothing to classify).
     /// </summary>
     public static ImageDataset ImageFolder(string folder, int size, int channels = 3)
     {
@@ -221,7 +232,7 @@ public static class DataSets
             .Where(d => !Path.GetFileName(d).StartsWith('.'))
             .Order(StringComparer.Ordinal).ToArray();
         if (classFolders.Length == 0)
-            throw new InvalidDataException($"The image folder {folder} has no sub-folders. It needs one sub-folder per class (the folder's name is the class name), each with PNG, JPEG or BMP files.");
+            throw new InvalidDataException($"The image folder {Path.GetFullPath(folder)} has no sub-folders. It needs one sub-folder per class (the folder's name is the class name), each with PNG, JPEG or BMP files.");
 
         var files = new List<(string Path, int Label)>();
         for (var label = 0; label < classFolders.Length; label++)
@@ -230,23 +241,40 @@ public static class DataSets
                 .Where(f => !Path.GetFileName(f).StartsWith('.') && ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
                 .Order(StringComparer.Ordinal).ToArray();
             if (images.Length == 0)
-                throw new InvalidDataException($"The class folder {classFolders[label]} has no images ({string.Join(", ", ImageExtensions)}); remove it or add images.");
+                throw new InvalidDataException($"The class folder {Path.GetFullPath(classFolders[label])} has no images ({string.Join(", ", ImageExtensions)}); remove it or add images.");
             files.AddRange(images.Select(f => (f, label)));
+        }
+        if (classFolders.Length < 2)
+        {
+            throw new InvalidDataException($"The image folder {Path.GetFullPath(folder)} has one class ({Path.GetFileName(classFolders[0])}); " +
+                                           "a classification task needs at least two class sub-folders.");
         }
 
         var plane = size * size;
-        var pixels = new float[(long)files.Count * channels * plane];
+        var total = (long)files.Count * channels * plane;
+        if (total > Array.MaxLength)
+            throw new InvalidDataException($"The image folder {Path.GetFullPath(folder)} has {files.Count} images; at {size} x {size} px they do not fit in one tensor: use a smaller size or fewer images.");
+        var pixels = new float[total];
         var rgb = new Rgb24[plane];
         for (var n = 0; n < files.Count; n++)
         {
-            var path = files[n].Path;
+            Runtime.Cancellation.ThrowIfRequested();
+            var path = Path.GetFullPath(files[n].Path);
             try
             {
+                // The header first: an image too large to decode is refused before any pixel memory is taken.
+                var info = Image.Identify(path)
+                           ?? throw new InvalidDataException($"The image {path} cannot be read: it is not a PNG, JPEG or BMP file (its extension says it is).");
+                if ((long)info.Width * info.Height > MaxImagePixels || info.Width < 1 || info.Height < 1)
+                {
+                    throw new InvalidDataException($"The image {path} is {info.Width} x {info.Height} pixels, over the {MaxImagePixels / 1_000_000} megapixels " +
+                                                   $"(8192 x 8192) an image folder decodes; downscale it first (it is resized to {size} x {size} anyway).");
+                }
                 using var image = Image.Load<Rgb24>(path);
                 if (image.Width != size || image.Height != size) image.Mutate(x => x.Resize(size, size));
                 image.CopyPixelDataTo(rgb);
             }
-            catch (Exception e) when (e is ImageFormatException or NotSupportedException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is ImageFormatException or NotSupportedException or IOException or UnauthorizedAccessException or ArgumentException)
             {
                 throw new InvalidDataException($"The image {path} cannot be read: {e.Message}", e);
             }

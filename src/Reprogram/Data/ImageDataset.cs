@@ -137,6 +137,11 @@ public sealed record ImageDataset(string Name, Tensor Images, Tensor Labels, IRe
             const int chunk = 512; // bounds the interpolation's temporary memory for large sets
             for (long i = 0; i < Count; i += chunk)
             {
+                if (Runtime.Cancellation.Current.IsCancellationRequested)
+                {
+                    images.Dispose();
+                    Runtime.Cancellation.ThrowIfRequested();
+                }
                 using var scope = NewDisposeScope();
                 var n = Math.Min(chunk, Count - i);
                 var resized = nn.functional.interpolate(Images.narrow(0, i, n), [size, size], mode: InterpolationMode.Bilinear,

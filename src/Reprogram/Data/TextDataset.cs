@@ -150,6 +150,11 @@ public static class TextDataSets
     {
         var rows = TextFileReader.Read(path, options);
         var classes = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToArray();
+        if (classes.Length < 2)
+        {
+            throw new InvalidDataException($"{Path.GetFullPath(path)} has one class: every one of its {rows.Count} row{(rows.Count == 1 ? "" : "s")} is labelled '{classes[0]}' " +
+                                           $"(column '{options.LabelColumn}'); a classification task needs at least two.");
+        }
         var data = new TextDataset(Path.GetFileNameWithoutExtension(path), rows.Select(r => r.Text).ToArray(),
             rows.Select(r => Array.IndexOf(classes, r.Label)).ToArray(), classes, path)
         {

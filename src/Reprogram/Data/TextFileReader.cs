@@ -19,18 +19,24 @@ public static class TextFileReader
     /// <summary>One row of a text task: its number (1 = the first data row), the line it starts on, and its values.</summary>
     public sealed record Row(int Number, int Line, string Text, string Label, string? Rationale);
 
-    /// <summary>The rows of a .csv, .tsv, .jsonl or .json file, in file order.</summary>
-    public static IReadOnlyList<Row> Read(string path, TextDataOptions options)
+    /// <summary>
+    /// The rows of a .csv, .tsv, .jsonl or .json file, in file order. With <paramref name="labelRequired"/> false the label
+    /// column may be missing altogether (texts to predict on): its rows then have an empty <see cref="Row.Label"/>.
+    /// </summary>
+    public static IReadOnlyList<Row> Read(string path, TextDataOptions options, bool labelRequired = true)
     {
         options.Validate();
         if (!File.Exists(path)) throw new DataSetNotFoundException($"No data file at {Path.GetFullPath(path)}.", path);
+        // Messages name the file by its full path.
+        path = Path.GetFullPath(path);
         var file = FileText.Read(path);
+        if (file.Binary is { } binary) throw Bad(binary);
         var rows = Path.GetExtension(path).ToLowerInvariant() switch
         {
-            ".jsonl" or ".ndjson" => ReadJsonLines(file, options),
-            ".json" => file.Text.TrimStart().StartsWith('[') ? ReadJsonArray(file, options) : ReadJsonLines(file, options),
-            ".tsv" or ".tab" => ReadDelimited(file, "\t", options),
-            _ => ReadDelimited(file, ",", options),
+            ".jsonl" or ".ndjson" => ReadJsonLines(file, options, labelRequired),
+            ".json" => file.Text.TrimStart().StartsWith('[') ? ReadJsonArray(file, options, labelRequired) : ReadJsonLines(file, options, labelRequired),
+            ".tsv" or ".tab" => ReadDelimited(file, "\t", options, labelRequired),
+            _ => ReadDelimited(file, ",", options, labelRequired),
         };
         if (file.BadLine is { } bad) throw NotUtf8(file, rows.Count + 1, bad); // past the last row read
         if (rows.Count == 0) throw Bad($"{path} has no data rows.");
@@ -39,7 +45,7 @@ public static class TextFileReader
 
     // ---- CSV / TSV ----------------------------------------------------------------------------------------------
 
-    private static List<Row> ReadDelimited(FileText file, string delimiter, TextDataOptions options)
+    private static List<Row> ReadDelimited(FileText file, string delimiter, TextDataOptions options, bool labelRequired)
     {
         var path = file.Path;
         string? badField = null;
@@ -75,7 +81,7 @@ public static class TextFileReader
             {
                 header = record.Select(h => h.Trim()).ToArray();
                 text = Column(header, options.TextColumn, path, required: true);
-                label = Column(header, options.LabelColumn, path, required: true);
+                label = Column(header, options.LabelColumn, path, required: labelRequired);
                 rationale = Column(header, options.RationaleColumn, path, required: false);
                 continue;
             }
@@ -86,7 +92,7 @@ public static class TextFileReader
                     : "a missing field";
                 throw Bad($"{where} has {record.Length} field{(record.Length == 1 ? "" : "s")}; the header has {header.Length} ({hint}).");
             }
-            rows.Add(Checked(where, number, line, options, record[text], record[label], rationale >= 0 ? record[rationale] : null));
+            rows.Add(Checked(where, number, line, options, record[text], label >= 0 ? record[label] : null, rationale >= 0 ? record[rationale] : null));
         }
         if (header is null) throw Bad($"{path} is empty: it needs a header with the columns '{options.TextColumn}' and '{options.LabelColumn}'.");
         return rows;
@@ -104,7 +110,7 @@ public static class TextFileReader
 
     // ---- JSONL / JSON -------------------------------------------------------------------------------------------
 
-    private static List<Row> ReadJsonLines(FileText file, TextDataOptions options)
+    private static List<Row> ReadJsonLines(FileText file, TextDataOptions options, bool labelRequired)
     {
         var rows = new List<Row>();
         var lines = file.Text.Split('\n');
@@ -124,12 +130,12 @@ public static class TextFileReader
             {
                 throw Bad($"{where} is not JSON: {e.Message}");
             }
-            using (document) rows.Add(FromObject(document.RootElement, where, number, line, options));
+            using (document) rows.Add(FromObject(document.RootElement, where, number, line, options, labelRequired));
         }
         return rows;
     }
 
-    private static List<Row> ReadJsonArray(FileText file, TextDataOptions options)
+    private static List<Row> ReadJsonArray(FileText file, TextDataOptions options, bool labelRequired)
     {
         if (file.BadLine is { } bad) throw NotUtf8(file, null, bad);
         JsonDocument document;
@@ -144,12 +150,12 @@ public static class TextFileReader
         using (document)
         {
             return document.RootElement.EnumerateArray()
-                .Select((element, i) => FromObject(element, $"{file.Path}, row {i + 1} (item {i + 1} of the array)", i + 1, 0, options))
+                .Select((element, i) => FromObject(element, $"{file.Path}, row {i + 1} (item {i + 1} of the array)", i + 1, 0, options, labelRequired))
                 .ToList();
         }
     }
 
-    private static Row FromObject(JsonElement element, string where, int number, int line, TextDataOptions options)
+    private static Row FromObject(JsonElement element, string where, int number, int line, TextDataOptions options, bool labelRequired)
     {
         if (element.ValueKind != JsonValueKind.Object)
             throw Bad($"{where} is a JSON {element.ValueKind.ToString().ToLowerInvariant()}, not an object with \"{options.TextColumn}\" and \"{options.LabelColumn}\".");
@@ -170,24 +176,25 @@ public static class TextFileReader
                 _ => throw Bad($"{where}: \"{key}\" is a JSON {property.Value.ValueKind.ToString().ToLowerInvariant()}, not a string or number."),
             };
         }
-        return Checked(where, number, line, options, Value(options.TextColumn, true)!, Value(options.LabelColumn, true)!, Value(options.RationaleColumn, false));
+        return Checked(where, number, line, options, Value(options.TextColumn, true)!, Value(options.LabelColumn, labelRequired), Value(options.RationaleColumn, false));
     }
 
     // ---- shared -------------------------------------------------------------------------------------------------
 
-    private static Row Checked(string where, int number, int line, TextDataOptions options, string text, string label, string? rationale)
+    private static Row Checked(string where, int number, int line, TextDataOptions options, string text, string? label, string? rationale)
     {
-        label = label.Trim();
-        if (label.Length == 0) throw Bad($"{where}: the label ('{options.LabelColumn}') is empty; every row needs a class.");
+        // null: no label column (allowed only when labels are not required); an empty value in a label column is an error.
+        label = label?.Trim();
+        if (label is { Length: 0 }) throw Bad($"{where}: the label ('{options.LabelColumn}') is empty; every row needs a class.");
         if (string.IsNullOrWhiteSpace(text)) throw Bad($"{where}: the text ('{options.TextColumn}') is empty.");
-        return new Row(number, line, text, label, string.IsNullOrEmpty(rationale) ? null : rationale);
+        return new Row(number, line, text, label ?? "", string.IsNullOrEmpty(rationale) ? null : rationale);
     }
 
     /// <summary>A file that cannot be read as a text task; the message names the file and, where one is at fault, the row and its line.</summary>
     private static InvalidDataException Bad(string message) => new(message);
 
     private static InvalidDataException NotUtf8(FileText file, int? row, int line) =>
-        Bad($"{file.Path}, {(row is null ? "" : $"row {row} ")}(line {line}): bytes that are not UTF-8 text. Save the file as UTF-8.");
+        Bad($"{file.Path}, {(row is null ? "" : $"row {row} ")}(line {line}): bytes that are not UTF-8 text (Latin-1 or Windows-1252, perhaps). Save the file as UTF-8.");
 
     private static string Shorten(string s)
     {
@@ -204,8 +211,9 @@ public static class TextFileReader
     {
         private readonly int[] lineStarts;
 
-        private FileText(string path, string text, int? badLine)
+        private FileText(string path, string text, int? badLine, string? binary = null)
         {
+            Binary = binary;
             Path = path;
             Text = text;
             BadLine = badLine;
@@ -217,6 +225,8 @@ public static class TextFileReader
         public string Path { get; }
         public string Text { get; }
         public int? BadLine { get; }
+        /// <summary>Why the file is not text at all (NUL bytes: binary content, or UTF-16 without a byte-order mark), or null.</summary>
+        public string? Binary { get; }
 
         /// <summary>The 1-based line of a character offset.</summary>
         public int LineAt(long offset)
@@ -231,6 +241,19 @@ public static class TextFileReader
             if (bytes is [0xFF, 0xFE, ..]) return new FileText(path, Encoding.Unicode.GetString(bytes, 2, bytes.Length - 2), null);
             if (bytes is [0xFE, 0xFF, ..]) return new FileText(path, Encoding.BigEndianUnicode.GetString(bytes, 2, bytes.Length - 2), null);
             var skip = bytes is [0xEF, 0xBB, 0xBF, ..] ? 3 : 0;
+            if (Array.IndexOf(bytes, (byte)0, skip) is var nul and >= 0)
+            {
+                // No text file holds NUL. ASCII saved as UTF-16 without a byte-order mark puts one in every other byte.
+                var sample = bytes.AsSpan(skip, Math.Min(bytes.Length - skip, 4096));
+                int even = 0, odd = 0;
+                for (var i = 0; i < sample.Length; i++) if (sample[i] == 0) { if (i % 2 == 0) even++; else odd++; }
+                var half = sample.Length / 2;
+                var line = 1 + bytes.AsSpan(skip, nul - skip).Count((byte)'\n');
+                var why = half > 0 && (odd > 0.4 * half && even < 0.05 * half || even > 0.4 * half && odd < 0.05 * half)
+                    ? $"{path} looks like UTF-16 text without a byte-order mark ({(odd > even ? "little" : "big")}-endian: a zero byte between the characters). Save the file as UTF-8."
+                    : $"{path} is not a text file: it holds a NUL byte (line {line}, byte {nul}), which text never does (a binary file, or an image or archive with a .csv/.jsonl name).";
+                return new FileText(path, "", null, why);
+            }
             try
             {
                 return new FileText(path, new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, skip, bytes.Length - skip), null);

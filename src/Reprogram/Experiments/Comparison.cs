@@ -184,6 +184,8 @@ public sealed record ComparisonResult
     public required string ChecksumBefore { get; init; }
     /// <summary>Set when the run was cancelled: the rows done so far are kept.</summary>
     public string? Stopped { get; init; }
+    /// <summary>Versions, git commit, machine, device and time of the comparison (each row has its own too).</summary>
+    public RunProvenance? Provenance { get; init; }
     /// <summary>The dimension varied (null when methods were crossed).</summary>
     public string? Vary => Options.Vary?.Trim().ToLowerInvariant();
 
@@ -249,6 +251,7 @@ public static class Comparison
             {
                 Options = options, Model = backbone.Identity, Task = rows.FirstOrDefault()?.Result.Task ?? options.Task, Rows = rows, Skipped = skipped,
                 WallTime = clock.Elapsed, ChecksumBefore = backbone.ChecksumBefore, Stopped = stopped,
+                Provenance = RunProvenance.Capture(backbone.Device.ToString()),
             };
         });
 }

@@ -28,6 +28,7 @@ public static class ResultFiles
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
     };
 
     /// <summary>RFC 4180 quoting.</summary>
@@ -68,47 +69,32 @@ internal static class ComparisonExport
         return sb.ToString();
     }
 
-    public static string Json(ComparisonResult result) => JsonSerializer.Serialize(new
+    public static string Json(ComparisonResult result)
     {
-        kind = "comparison",
-        model = result.Model,
-        task = result.Task,
-        vary = result.Vary,
-        seeds = result.Options.Seeds,
-        examples = result.Options.Examples,
-        testExamples = result.Options.TestExamples,
-        training = new { epochs = result.Options.Epochs, batchSize = result.Options.BatchSize, learningRate = result.Options.LearningRate },
-        wallSeconds = result.WallTime.TotalSeconds,
-        checksumBefore = result.ChecksumBefore,
-        frozenUnchanged = result.FrozenUnchanged,
-        sameTestExamples = result.SameTestExamples,
-        stopped = result.Stopped,
-        rows = result.Rows.Select(row => new
+        var doc = ResultExport.Head("comparison", result.Model, result.Task, result.Options, result.Provenance);
+        doc["vary"] = result.Vary;
+        doc["seeds"] = result.Options.Seeds;
+        doc["examples"] = result.Options.Examples;
+        doc["testExamples"] = result.Options.TestExamples;
+        doc["training"] = new { epochs = result.Options.Epochs, batchSize = result.Options.BatchSize, learningRate = result.Options.LearningRate };
+        doc["wallSeconds"] = result.WallTime.TotalSeconds;
+        doc["checksumBefore"] = result.ChecksumBefore;
+        doc["frozenUnchanged"] = result.FrozenUnchanged;
+        doc["sameTestExamples"] = result.SameTestExamples;
+        doc["stopped"] = result.Stopped;
+        doc["rows"] = result.Rows.Select(row =>
         {
-            method = row.Method.Name,
-            manipulation = row.Method.Manipulation.Name,
-            alignment = row.Method.Alignment.Name,
-            coordinates = row.Result.Coordinates?.ToString(),
-            paradigm = row.Result.Paradigm?.ToString(),
-            publishedMethods = row.Run.PublishedMethods,
-            budget = row.Budget,
-            labelledExamples = row.Result.LabelledExamples,
-            testAccuracy = row.TestAccuracy,
-            testAccuracySd = row.TestAccuracySd,
-            testAccuracyPerSeed = row.Result.TestAccuracyPerSeed,
-            metrics = row.Result.Metrics,
-            trainableParameters = row.Result.TrainableParameters,
-            frozenParameters = row.Result.FrozenParameters,
-            trainingSeconds = row.Result.TrainingTime.TotalSeconds,
-            inferenceTokensPerQuery = row.Result.InferenceTokensPerQuery,
-            checksumBefore = row.Result.ChecksumBefore,
-            checksumAfter = row.Result.ChecksumAfter,
-            settings = row.Result.Settings,
-            testIds = row.Run.Seeds.ToDictionary(s => s.Seed.ToString(CultureInfo.InvariantCulture), s => s.TestIds),
-            records = row.Run.Records,
-        }),
-        skipped = result.Skipped,
-    }, ResultFiles.Json);
+            // The row in the shape every export shares, with the comparison's own keys: the method (registry names) and budget.
+            var r = ResultExport.Row(row.Result, row.Run);
+            r["method"] = row.Method.Name;
+            r["manipulation"] = row.Method.Manipulation.Name;
+            r["alignment"] = row.Method.Alignment.Name;
+            r["budget"] = row.Budget;
+            return r;
+        }).ToArray();
+        doc["skipped"] = result.Skipped;
+        return ResultExport.Serialize(doc);
+    }
 
     public static void Write(string path, Func<string> csv, Func<string> json) => ResultFiles.Write(path, csv, json);
 }

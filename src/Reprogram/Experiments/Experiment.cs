@@ -34,6 +34,7 @@ public static class Experiment
 
     internal static ExperimentRun RunOn(Backbone backbone, ExperimentSpec spec, IProgress<ExperimentProgress>? progress, CancellationToken cancellationToken)
     {
+        using var cancellation = Cancellation.Use(cancellationToken);
         spec.Validate(model: false);
         var task = Registries.Tasks.Resolve(spec.Task);
         var manipulationEntry = Registries.Manipulations.Find(spec.Manipulation);
@@ -139,7 +140,7 @@ public static class Experiment
                 SetTraining(manipulation, alignment, false);
                 if (report.Stop == StopReason.Cancelled) throw new OperationCanceledException($"{label}, seed {seed}: {report.Message}.");
             }
-            else if (alignment is IEstimatedAlignment mapping)
+            else if (alignment is IEstimatedAlignment mapping && !loaded)
             {
                 // Nothing learnable (a fixed or no manipulation): the mapping is estimated once, by counting.
                 EstimateMapping(backbone, manipulation, mapping, split);
@@ -163,6 +164,8 @@ public static class Experiment
                 TokensProcessed = backbone.TokensProcessed - tokensBefore + (report?.TokensSeen ?? 0),
                 PromptsShortened = backbone.PromptsShortened - shortenedBefore,
                 TestIds = split.Queries.Select(q => q.Id).ToArray(),
+                Labels = split.Labels,
+                Template = split is InstructionTask text ? ManipulationEntries.TemplateOf(text.Template, options) : null,
                 TestAccuracy = accuracy,
                 FlexibleTestAccuracy = flexible,
                 TrainAccuracy = trainAccuracy,
@@ -281,7 +284,11 @@ public static class Experiment
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var outputs = split.Train.Chunk(EvaluationBatch).Select(chunk => backbone.ModelOutputs(manipulation, split, chunk)).ToArray();
+        var outputs = split.Train.Chunk(EvaluationBatch).Select(chunk =>
+        {
+            Cancellation.ThrowIfRequested();
+            return backbone.ModelOutputs(manipulation, split, chunk);
+        }).ToArray();
         mapping.Estimate(cat(outputs, 0), Targets(split, split.Train, backbone.Device));
     }
 
@@ -302,7 +309,7 @@ public static class Experiment
     }
 
     /// <summary>Scores every test example: class scores for classification alignments, generation for the others; one record each.</summary>
-    private static (double Accuracy, double? Flexible, IReadOnlyList<PredictionRecord> Records) Evaluate(Backbone backbone, IManipulation? manipulation,
+    internal static (double Accuracy, double? Flexible, IReadOnlyList<PredictionRecord> Records) Evaluate(Backbone backbone, IManipulation? manipulation,
         IAlignment alignment, TaskSplit split, MethodOptions options, string label, int seed, IProgress<ExperimentProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();

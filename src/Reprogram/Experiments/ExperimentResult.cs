@@ -48,6 +48,8 @@ public sealed record ExperimentResult
     public TimeSpan TrainingTime { get; init; }
     /// <summary>Positions the frozen model reads per test query (virtual tokens included); null for images.</summary>
     public double? InferenceTokensPerQuery { get; init; }
+    /// <summary>Versions, git commit, machine, device and time of the run (see <see cref="RunProvenance"/>).</summary>
+    public RunProvenance? Provenance { get; init; }
 
     public double ExamplesPerSecond => WallTime.TotalSeconds > 0 ? ExamplesProcessed / WallTime.TotalSeconds : 0;
     public double? Metric(string name) => Metrics.TryGetValue(name, out var v) ? v : null;

@@ -40,6 +40,10 @@ public sealed record SeedRun
     /// <summary>This seed's task instance, as its split describes it.</summary>
     public required string Task { get; init; }
     public required IReadOnlyList<string> TestIds { get; init; }
+    /// <summary>The task's classes as the model was asked for them (label words for text tasks).</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
+    /// <summary>The task's prompt template with the settings' overrides (text tasks read by a decoder; null otherwise).</summary>
+    public Manipulations.PromptTemplate? Template { get; init; }
     public required double TestAccuracy { get; init; }
     public double? FlexibleTestAccuracy { get; init; }
     public double? TrainAccuracy { get; init; }
@@ -80,7 +84,15 @@ public sealed record ExperimentRun
     public IReadOnlyList<string> PublishedMethods { get; init; } = [];
 
     public string Name => Result.Name;
+    public RunProvenance? Provenance => Result.Provenance;
     public double TestAccuracy => Result.Metrics[MetricNames.TestAccuracy];
     public double TestAccuracySd => Result.Metrics[MetricNames.TestAccuracySd];
     public IEnumerable<PredictionRecord> Records => Seeds.SelectMany(s => s.Records);
+
+    /// <summary>The table (one row per result) as CSV.</summary>
+    public string ToCsv() => Results.Of(this).ToCsv();
+    /// <summary>Everything as JSON: options, spec, provenance, seeds with test ids, every prediction (<see cref="Results.Load(string[])"/> reads it back).</summary>
+    public string ToJson() => ResultExport.Json(this);
+    /// <summary>Writes the table as .csv or everything as .json, by the file's extension.</summary>
+    public void Export(string path) => ResultFiles.Write(path, ToCsv, ToJson);
 }

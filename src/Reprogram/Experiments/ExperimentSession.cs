@@ -14,6 +14,7 @@ public sealed class ExperimentSession : IDisposable
     /// <summary>The loaded model for a spec (loading it on first use, with progress for first-use training).</summary>
     public Backbone Backbone(ExperimentSpec spec, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var cancellation = Cancellation.Use(cancellationToken);
         var device = (spec.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(spec.Device)).Resolve();
         var entry = Registries.Models.Resolve(spec.Model);
         var key = $"{spec.Model}|{device}|{spec.Options.ImageSize}|{spec.Options.MaxLength}|{spec.Options.SharedPrefixCache}|{spec.Options.BatchRows}|{spec.Options.Endpoint}|{spec.Options.ApiKeyVariable}";

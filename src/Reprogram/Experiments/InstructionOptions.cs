@@ -43,7 +43,7 @@ public abstract record InstructionOptionsBase
     protected void ValidateCommon()
     {
         if (string.IsNullOrWhiteSpace(Model)) throw new ArgumentException("--model is empty.");
-        if (Queries is < 1 or > 100_000) throw new ArgumentException($"--queries must be 1 to 100000, not {Queries}.");
+        if (Queries is < 1 or > 100_000) throw new ArgumentException($"--test (queries) must be 1 to 100000, not {Queries}.");
         if (Pool is < 1 or > 100_000) throw new ArgumentException($"--pool must be 1 to 100000, not {Pool}.");
         if (Seeds.Count == 0) throw new ArgumentException("--seeds needs at least one seed.");
         if (Seeds.Distinct().Count() != Seeds.Count) throw new ArgumentException($"--seeds repeats a seed: {string.Join(",", Seeds)}.");

@@ -34,6 +34,8 @@ public sealed record InstructionSetting
     /// <summary>The flexible rule's accuracy per seed (generated answers only).</summary>
     public IReadOnlyList<double>? FlexibleAccuracyPerSeed { get; init; }
     public required IReadOnlyList<InstructionRecord> Records { get; init; }
+    /// <summary>The experiment behind the setting (its spec, test ids and records), when it ran here (null when loaded from elsewhere).</summary>
+    public ExperimentRun? Run { get; init; }
 
     public double Accuracy => AccuracyPerSeed.Average();
     /// <summary>The sample standard deviation over seeds (0 for one seed).</summary>
@@ -61,6 +63,8 @@ public sealed record InstructionResult
     public bool FrozenUnchanged => ChecksumBefore == ChecksumAfter;
     /// <summary>The options the run was given (an <see cref="InContextOptions"/> or <see cref="ChainOfThoughtOptions"/>).</summary>
     public required InstructionOptionsBase Options { get; init; }
+    /// <summary>Versions, git commit, machine, device and time of the run (see <see cref="RunProvenance"/>).</summary>
+    public RunProvenance? Provenance { get; init; }
 
     /// <summary>Every setting's row of the results table.</summary>
     public IReadOnlyList<ExperimentResult> All => Settings.Select(s => s.Main).ToArray();
@@ -95,20 +99,28 @@ public sealed record InstructionResult
     }
 
     /// <summary>The whole run as JSON: summary per setting (with per-seed accuracies) and every record.</summary>
-    public string ToJson() => JsonSerializer.Serialize(new
+    public string ToJson()
     {
-        kind = Kind, model = Model, task = Task, seeds = Seeds, wallSeconds = WallTime.TotalSeconds, tokens = TokensProcessed,
-        checksumBefore = ChecksumBefore, checksumAfter = ChecksumAfter, frozenUnchanged = FrozenUnchanged,
-        settings = Settings.Select(s => new
+        var doc = ResultExport.Head(Kind, Model, Task, Options, Provenance);
+        doc["seeds"] = Seeds;
+        doc["wallSeconds"] = WallTime.TotalSeconds;
+        doc["tokens"] = TokensProcessed;
+        doc["checksumBefore"] = ChecksumBefore;
+        doc["checksumAfter"] = ChecksumAfter;
+        doc["frozenUnchanged"] = FrozenUnchanged;
+        doc["settings"] = Settings.Select(s => new
         {
             label = s.Label, mode = s.Mode, shots = s.Shots, selection = s.Selection, order = s.Order, calibrated = s.Calibrated, samples = s.Samples,
             coordinates = s.Main.Coordinates?.ToString(), alignment = s.Main.Alignment,
             accuracy = s.Accuracy, spread = s.Spread, accuracyPerSeed = s.AccuracyPerSeed,
             flexibleAccuracy = s.FlexibleAccuracy, flexibleAccuracyPerSeed = s.FlexibleAccuracyPerSeed,
             tokens = s.Main.TokensProcessed, wallSeconds = s.Main.WallTime.TotalSeconds,
-        }),
-        records = Records,
-    }, JsonOptions);
+        }).ToArray();
+        // The settings' rows in the shape every export shares (their records are the ones below, by setting).
+        doc["rows"] = Settings.Select(s => ResultExport.Row(s.Main, s.Run, records: false)).ToArray();
+        doc["records"] = Records.ToArray();
+        return ResultExport.Serialize(doc);
+    }
 
     /// <summary>Writes the records as .csv or the whole run as .json, by the file's extension.</summary>
     public void Export(string path)
@@ -123,13 +135,6 @@ public sealed record InstructionResult
         if (folder is not null) Directory.CreateDirectory(folder);
         File.WriteAllText(path, text);
     }
-
-    private static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
 
     private static string Csv(string value) =>
         value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + value.Replace("\"", "\"\"") + "\"" : value;

@@ -24,7 +24,7 @@ public static class LearnedManipulationFile
     public const string FormatTag = "reprogram.learned-manipulation/1";
 
     public static void Save(string path, LearnableManipulation manipulation, IOutputAlignment alignment, string modelIdentity,
-                            string modelChecksum, IReadOnlyDictionary<string, string>? training = null)
+                            string modelChecksum, IReadOnlyDictionary<string, string>? training = null, IReadOnlyDictionary<string, string>? extra = null)
     {
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (name, t) in StateOf(manipulation)) tensors["manipulation." + name] = t;
@@ -52,6 +52,8 @@ public static class LearnedManipulationFile
             ["training"] = JsonSerializer.Serialize(training ?? new Dictionary<string, string>()),
             ["data.sha256"] = Convert.ToHexStringLower(SHA256.HashData(data)),
         };
+        // More about the run (the experiment to rebuild it from, see SavedExperiment); never replaces a key above.
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>()) metadata.TryAdd(key, value);
         header["__metadata__"] = metadata;
         File.WriteAllBytes(path, Join(header, data));
     }
@@ -61,25 +63,30 @@ public static class LearnedManipulationFile
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"No saved manipulation at {Path.GetFullPath(path)}.", path);
         var bytes = File.ReadAllBytes(path);
-        var (header, data) = Split(bytes, path);
-        if (header["__metadata__"] is not JsonObject meta || meta["format"]?.GetValue<string>() != FormatTag)
+        // Every structural check of the format (Models.Files.SafetensorsFile) before anything else is looked at.
+        Models.Files.SafetensorsHeader header;
+        try { header = Models.Files.SafetensorsFile.ParseHeader(bytes, path); }
+        catch (InvalidDataException e) { throw new LearnedFileException(e.Message); }
+        var metadata = header.Metadata;
+        if (metadata.GetValueOrDefault("format") != FormatTag)
         {
-            throw new LearnedFileException($"{path} is a safetensors file but not a saved Reprogram manipulation (no '{FormatTag}' metadata).");
+            throw new LearnedFileException($"{Path.GetFullPath(path)} is a safetensors file but not a saved Reprogram manipulation (no '{FormatTag}' metadata).");
         }
-        var metadata = meta.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<string>() ?? "");
-        var hash = Convert.ToHexStringLower(SHA256.HashData(data));
-        if (hash != metadata.GetValueOrDefault("data.sha256"))
+        var missing = new[] { "model", "model.checksum", "manipulation", "manipulation.type", "alignment", "alignment.type", "data.sha256" }
+            .Where(k => !metadata.ContainsKey(k)).ToList();
+        if (missing.Count > 0) throw new LearnedFileException($"{Path.GetFullPath(path)} is corrupt: its metadata lacks {string.Join(", ", missing)}.");
+        var hash = Convert.ToHexStringLower(SHA256.HashData(bytes.AsSpan((int)header.DataStart)));
+        if (hash != metadata["data.sha256"])
         {
-            throw new LearnedFileException($"{path} is corrupt: its tensor data does not match the checksum written when it was saved.");
+            throw new LearnedFileException($"{Path.GetFullPath(path)} is corrupt: its tensor data does not match the checksum written when it was saved.");
         }
         try
         {
-            using var stream = new MemoryStream(bytes);
-            return (metadata, Safetensors.LoadStateDict(stream));
+            return (metadata, Models.Files.SafetensorsFile.Read(bytes, path));
         }
-        catch (Exception e) when (e is not LearnedFileException)
+        catch (InvalidDataException e)
         {
-            throw new LearnedFileException($"{path} is corrupt: {e.Message}");
+            throw new LearnedFileException(e.Message);
         }
     }
 
@@ -96,8 +103,8 @@ public static class LearnedManipulationFile
             if (metadata["model.checksum"] != modelChecksum)
             {
                 throw new LearnedFileException(
-                    $"{path} was learned on '{metadata["model"]}' (parameter checksum {metadata["model.checksum"][..12]}), " +
-                    $"not on '{modelIdentity}' ({modelChecksum[..12]}); a manipulation only means something for the model it was learned on.");
+                    $"{path} was learned on '{metadata["model"]}' (parameter checksum {Prefix(metadata["model.checksum"])}), " +
+                    $"not on '{modelIdentity}' ({Prefix(modelChecksum)}); a manipulation only means something for the model it was learned on.");
             }
             if (metadata["manipulation.type"] != manipulation.GetType().Name || metadata["alignment.type"] != alignment.GetType().Name)
             {
@@ -121,21 +128,27 @@ public static class LearnedManipulationFile
         {
             if (!tensors.TryGetValue(prefix + name, out var source))
             {
-                throw new LearnedFileException($"{path} has no tensor '{prefix + name}'.");
+                throw new LearnedFileException($"{Path.GetFullPath(path)} has no tensor '{prefix + name}'.");
             }
             if (!source.shape.SequenceEqual(target.shape))
             {
-                throw new LearnedFileException($"Tensor '{prefix + name}' in {path} is [{string.Join(", ", source.shape)}], but this {module.GetName()} needs [{string.Join(", ", target.shape)}].");
+                throw new LearnedFileException($"Tensor '{prefix + name}' in {Path.GetFullPath(path)} is [{string.Join(", ", source.shape)}], but this {module.GetName()} needs [{string.Join(", ", target.shape)}].");
+            }
+            if (source.dtype != target.dtype)
+            {
+                throw new LearnedFileException($"Tensor '{prefix + name}' in {Path.GetFullPath(path)} is {source.dtype}, but this {module.GetName()} needs {target.dtype}; the file was not written by this library.");
             }
             target.copy_(source);
         }
     }
 
+    private static string Prefix(string checksum) => checksum.Length <= 12 ? checksum : checksum[..12];
+
     private static IEnumerable<(string Name, Tensor Tensor)> StateOf(nn.Module module) =>
         module.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(module.named_buffers());
 
     // safetensors: 8-byte little-endian header length, a JSON header, then the tensor data.
-    private static (JsonObject Header, byte[] Data) Split(byte[] bytes, string path)
+    internal static (JsonObject Header, byte[] Data) Split(byte[] bytes, string path)
     {
         if (bytes.Length < 8) throw new LearnedFileException($"{path} is too short to be a safetensors file.");
         var length = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
@@ -153,7 +166,7 @@ public static class LearnedManipulationFile
         return (header, bytes[(8 + (int)length)..]);
     }
 
-    private static byte[] Join(JsonObject header, byte[] data)
+    internal static byte[] Join(JsonObject header, byte[] data)
     {
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         var result = new byte[8 + json.Length + data.Length];

@@ -28,6 +28,7 @@ public sealed class MethodTrainingTask(Backbone backbone, IManipulation? manipul
         long correct = 0;
         foreach (var chunk in examples.Chunk(Experiment.EvaluationBatch))
         {
+            Runtime.Cancellation.ThrowIfRequested();
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var predicted = Experiment.ClassScores(backbone, manipulation, alignment, split, chunk).argmax(-1);

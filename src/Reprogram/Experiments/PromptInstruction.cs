@@ -18,6 +18,7 @@ public static class PromptInstruction
     /// <summary>Loads the model the options name (zoo, checkpoint or remote), on their device.</summary>
     public static InstructionModel LoadModel(InstructionOptionsBase options, IProgress<TrainingProgress>? training = null, CancellationToken ct = default)
     {
+        using var cancellation = Cancellation.Use(ct);
         var device = (options.Device is null ? ExperimentDefaults.Device : DeviceSpec.Parse(options.Device)).Resolve();
         if (Registries.Models.Resolve(options.Model).Modality != TaskModality.Text || Registries.Models.Resolve(options.Model).Kind == "text encoder")
         {
@@ -49,6 +50,7 @@ public static class PromptInstruction
             AccuracyPerSeed = run.Seeds.Select(s => s.TestAccuracy).ToArray(),
             FlexibleAccuracyPerSeed = run.Seeds.All(s => s.FlexibleTestAccuracy is not null) ? run.Seeds.Select(s => s.FlexibleTestAccuracy!.Value).ToArray() : null,
             Records = records,
+            Run = run,
             // bf16 forward passes are a setting of the result (the checksums stay those of the fp32 weights).
             Main = backbone is DecoderBackbone { Model.Precision: not Precision.Fp32 } decoder
                 ? run.Result with { Settings = new Dictionary<string, string>(run.Result.Settings) { ["precision"] = decoder.Model.PrecisionNote } }
@@ -115,6 +117,7 @@ public static class InContextLearning
     private static InstructionResult RunHere(InstructionModel model, InContextOptions options, IProgress<InstructionProgress>? progress,
         CancellationToken cancellationToken, ISentenceEmbedder? embedder)
     {
+        using var cancellation = Cancellation.Use(cancellationToken);
         options.Validate();
         model.UsePrecision(options.Precision);
         Registries.Tasks.Resolve(options.Task, TaskModality.Text);
@@ -159,6 +162,7 @@ public static class InContextLearning
         {
             Kind = "in-context learning", Model = model.Identity, Task = first.Description, Settings = settings, Seeds = options.Seeds,
             WallTime = clock.Elapsed, TokensProcessed = backbone.TokensProcessed - tokensBefore, ChecksumBefore = model.ChecksumBefore, ChecksumAfter = after, Options = options,
+            Provenance = RunProvenance.Capture(backbone.Device.ToString()),
         };
     }
 
@@ -221,6 +225,7 @@ public static class ChainOfThought
     private static InstructionResult RunHere(InstructionModel model, ChainOfThoughtOptions options, IProgress<InstructionProgress>? progress,
         CancellationToken cancellationToken)
     {
+        using var cancellation = Cancellation.Use(cancellationToken);
         options.Validate();
         model.UsePrecision(options.Precision);
         Registries.Tasks.Resolve(options.Task, TaskModality.Text);
@@ -262,6 +267,7 @@ public static class ChainOfThought
         {
             Kind = "chain-of-thought", Model = model.Identity, Task = first.Description, Settings = settings, Seeds = options.Seeds,
             WallTime = clock.Elapsed, TokensProcessed = backbone.TokensProcessed - tokensBefore, ChecksumBefore = model.ChecksumBefore, ChecksumAfter = after, Options = options,
+            Provenance = RunProvenance.Capture(backbone.Device.ToString()),
         };
     }
 }

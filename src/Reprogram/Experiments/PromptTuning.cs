@@ -46,6 +46,8 @@ public sealed record PromptTuningOptions
     public double LearningRate { get; init; } = 0.01;
     public int MaxLength { get; init; } = 64;
     public int Seed { get; init; }
+    /// <summary>Several seeds (mean and spread in the table; the first seed's prompt is shown and saved); null: <see cref="Seed"/> alone.</summary>
+    public IReadOnlyList<int>? Seeds { get; init; }
     public string? Device { get; init; }
     /// <summary>Columns of a data file and the verbalizer's label words (<c>--text-column --label-column --label-words</c>).</summary>
     public TextDataOptions TextData { get; init; } = new();
@@ -85,7 +87,7 @@ public sealed record PromptTuningOptions
     /// <summary>The experiment these options describe: the method at the embeddings or layers, a linear head on an encoder, a verbalizer on a decoder.</summary>
     public ExperimentSpec Spec() => new()
     {
-        Model = Model, Task = Task, TextData = TextData, Manipulation = Method, Seeds = [Seed], Device = Device, KeepLearned = true,
+        Model = Model, Task = Task, TextData = TextData, Manipulation = Method, Seeds = Seeds ?? [Seed], Device = Device, KeepLearned = true,
         Alignment = Registries.Models.Resolve(Model).Kind == "text encoder" ? "linear" : "verbalizer",
         Budget = new Budget { TrainExamples = TrainCount, TestExamples = TestCount, Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate },
         Options = new MethodOptions { Tokens = Tokens, Init = Init, InitText = InitText, Reparameterisation = Reparameterisation, MaxLength = MaxLength },
@@ -101,12 +103,39 @@ public sealed record PromptTuningResult
     /// <summary>The experiment run behind the row, with every prediction.</summary>
     public ExperimentRun? Run { get; init; }
     public IReadOnlyList<NearestTokens> Nearest { get; init; } = [];
+    /// <summary>Versions, git commit, machine, device and time of the run.</summary>
+    public RunProvenance? Provenance => Main.Provenance;
     public required PromptTuningOptions Options { get; init; }
     internal LearnableManipulation? Prompt { get; init; }
     internal IOutputAlignment? Alignment { get; init; }
 
-    /// <summary>Saves the learned prompt and its head (safetensors with coordinates and the model's checksum).</summary>
-    public void Save(string path) => LearnedManipulationFile.Save(path, Prompt!, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings);
+    /// <summary>The decoder's layers, heads and width (for PEFT's configuration); null for an encoder.</summary>
+    internal DecoderShape? Shape { get; init; }
+
+    /// <summary>Saves the learned prompt and its head (safetensors with coordinates, the model's checksum and the experiment).</summary>
+    public void Save(string path) => LearnedManipulationFile.Save(path, Prompt!, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings,
+        Run is null ? null : SavedExperiment.Metadata(Run.Spec));
+
+    /// <summary>
+    /// Writes the learned soft prompt of a decoder as a PEFT prompt-tuning adapter folder (adapter_config.json,
+    /// adapter_model.safetensors, README.md; see <see cref="PeftPromptTuning"/>), loadable with PEFT in Python and with --load here.
+    /// </summary>
+    public void SavePeft(string folder)
+    {
+        if (Prompt is not SoftPrompt soft)
+        {
+            throw new InvalidOperationException($"PEFT's prompt-tuning layout holds a soft prompt (--method soft); this run learned {Prompt?.Name ?? "nothing"}.");
+        }
+        if (Shape is null || Run is null) throw new InvalidOperationException($"{Main.Model} is not a decoder: PEFT's prompt tuning for a causal LM needs one (a verbalizer reads its answers).");
+        PeftExport.Save(folder, soft, Alignment!, Run.Spec, Shape, Main.Model, Main.ChecksumBefore);
+    }
+
+    /// <summary>The table (one row per result) as CSV.</summary>
+    public string ToCsv() => Results.Of(this).ToCsv();
+    /// <summary>Everything as JSON: options, spec, provenance, seeds with test ids, every prediction (<see cref="Results.Load(string[])"/> reads it back).</summary>
+    public string ToJson() => ResultExport.Json(this);
+    /// <summary>Writes the table as .csv or everything as .json, by the file's extension.</summary>
+    public void Export(string path) => ResultFiles.Write(path, ToCsv, ToJson);
 }
 
 /// <summary>
@@ -140,6 +169,7 @@ public static class PromptTuning
                 Nearest = seed.Learned is SoftPrompt soft ? NearestTokensOf(soft.Vectors, backbone.TokenModel!.TokenEmbeddings, tokenText) : [],
                 Options = options,
                 Prompt = seed.Learned as LearnableManipulation,
+                Shape = backbone is DecoderBackbone && backbone.TokenModel is { } t ? new DecoderShape(t.Layers, t.Heads, t.HiddenSize) : null,
                 Alignment = seed.LearnedAlignment as IOutputAlignment,
             };
         });

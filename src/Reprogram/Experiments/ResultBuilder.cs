@@ -59,6 +59,7 @@ public static class ResultBuilder
             Stop = worst?.Stop ?? StopReason.Completed,
             StopMessage = worst?.Message ?? "completed",
             Settings = Settings(spec, backbone, task, manipulation, alignment, first),
+            Provenance = RunProvenance.Capture(backbone.Device.ToString()),
         };
         return new ExperimentRun
         {

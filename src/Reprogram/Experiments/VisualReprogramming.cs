@@ -37,6 +37,8 @@ public sealed record ReprogramOptions
     /// <summary>constant, multistep (ILM-VP) or cosine.</summary>
     public string Schedule { get; init; } = "multistep";
     public int Seed { get; init; }
+    /// <summary>Several seeds (mean and spread in the table; the first seed's prompt is charted and saved); null: <see cref="Seed"/> alone.</summary>
+    public IReadOnlyList<int>? Seeds { get; init; }
     /// <summary>auto, cpu, cuda, cuda:N; null uses the session's (<see cref="ExperimentDefaults.Device"/>).</summary>
     public string? Device { get; init; }
     /// <summary>Also run the baselines: no input manipulation (same alignment), and the untrained prompt.</summary>
@@ -99,7 +101,7 @@ public sealed record ReprogramOptions
         var o = WithRecipe(out var recipe);
         return new ExperimentSpec
         {
-            Model = Model, Task = Dataset, Manipulation = recipe?.Manipulation ?? manipulation, Alignment = alignment, Seeds = [Seed], Device = Device, KeepLearned = true,
+            Model = Model, Task = Dataset, Manipulation = recipe?.Manipulation ?? manipulation, Alignment = alignment, Seeds = Seeds ?? [Seed], Device = Device, KeepLearned = true,
             Budget = new Budget
             {
                 TrainExamples = TrainCount, TestExamples = TestCount, Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Schedule = o.Schedule,
@@ -125,6 +127,8 @@ public sealed record ReprogramResult
     public required ExperimentResult Main { get; init; }
     public IReadOnlyList<ExperimentResult> Baselines { get; init; } = [];
     public IEnumerable<ExperimentResult> All => new[] { Main }.Concat(Baselines);
+    /// <summary>Versions, git commit, machine, device and time of the main run.</summary>
+    public RunProvenance? Provenance => Main.Provenance;
     /// <summary>The experiment runs behind the rows (main first), with every prediction.</summary>
     public IReadOnlyList<ExperimentRun> Runs { get; init; } = [];
     /// <summary>The learned prompt as an image [C, H, W] (what is added to every input), if the manipulation has one.</summary>
@@ -143,8 +147,16 @@ public sealed record ReprogramResult
     public void Save(string path)
     {
         if (Manipulation is null) throw new InvalidOperationException("This run has no learned input manipulation to save (--manipulation none).");
-        LearnedManipulationFile.Save(path, Manipulation, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings);
+        LearnedManipulationFile.Save(path, Manipulation, Alignment!, Main.Model, Main.ChecksumBefore, Main.Settings,
+            Runs.Count > 0 ? SavedExperiment.Metadata(Runs[0].Spec) : null);
     }
+
+    /// <summary>The table (one row per result) as CSV.</summary>
+    public string ToCsv() => Results.Of(this).ToCsv();
+    /// <summary>Everything as JSON: options, spec, provenance, seeds with test ids, every prediction (<see cref="Results.Load(string[])"/> reads it back).</summary>
+    public string ToJson() => ResultExport.Json(this);
+    /// <summary>Writes the table as .csv or everything as .json, by the file's extension.</summary>
+    public void Export(string path) => ResultFiles.Write(path, ToCsv, ToJson);
 }
 
 /// <summary>

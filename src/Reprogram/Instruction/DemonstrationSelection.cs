@@ -133,6 +133,7 @@ public sealed class MiniLmSentenceEmbedder : ISentenceEmbedder
             var result = new float[texts.Count][];
             for (var start = 0; start < texts.Count; start += 64)
             {
+                Runtime.Cancellation.ThrowIfRequested();   // KATE embeds whole pools: a cancelled cell stops between batches
                 using var scope = NewDisposeScope();
                 var chunk = texts.Skip(start).Take(64).ToArray();
                 var vectors = model.SentenceEmbeddings(chunk).cpu();

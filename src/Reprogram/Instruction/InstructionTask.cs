@@ -213,8 +213,8 @@ public static class InstructionTasks
             Pool = Examples(poolRows),
             Train = Examples(trainRows),
             Labels = words,
-            Template = new PromptTemplate("", "Input: {input}\nLabel: {label}", "\n\n", "Input: {input}\nLabel:"),
-            Extraction = new AnswerExtraction(Strict: @"^\s*(\S+)", Flexible: null),
+            Template = FileTemplate,
+            Extraction = FileExtraction,
             MaxNewTokens = 8,
             ChainOfThought = new ChainOfThoughtFormats(
                 new PromptTemplate("", "Q: {input}\nA: The answer is {label}.", "\n\n", "Q: {input}\nA: The answer is"),
@@ -225,6 +225,10 @@ public static class InstructionTasks
                 Stop: ["\n\n"], MaxNewTokens: 128),
         };
     }
+
+    /// <summary>The prompt template of a text data set (fortunes, sentiment, a file) and its answer rule.</summary>
+    public static PromptTemplate FileTemplate { get; } = new("", "Input: {input}\nLabel: {label}", "\n\n", "Input: {input}\nLabel:");
+    public static AnswerExtraction FileExtraction { get; } = new(Strict: @"^\s*(\S+)", Flexible: null);
 
     /// <summary>
     /// Disjoint class-balanced parts (rows): per class, in a seeded order, the first test share goes to the test part and

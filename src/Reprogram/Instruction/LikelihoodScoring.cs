@@ -46,6 +46,7 @@ public static class LikelihoodScoring
         foreach (var group in Enumerable.Range(0, requests.Count).GroupBy(i => requests[i].Prefix, SequenceComparer.Instance))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            Runtime.Cancellation.ThrowIfRequested();
             var prefix = group.Key;
             var cached = useCache && prefix.Length > 0;
             using var scope = NewDisposeScope();
@@ -87,6 +88,7 @@ public static class LikelihoodScoring
                 foreach (var chunk in rows.Chunk(batchRows))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    Runtime.Cancellation.ThrowIfRequested();
                     using var chunkScope = NewDisposeScope();
                     // Left-padded, so every row ends in the last column and only the columns that are read get logits.
                     var width = chunk.Max(c => c.Tokens.Length);

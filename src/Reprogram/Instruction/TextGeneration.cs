@@ -77,6 +77,7 @@ public sealed class LocalTextGenerator(ICausalLm model, Func<string, long[]> enc
         for (var step = 0; step < steps && !done.All(d => d); step++)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            Runtime.Cancellation.ThrowIfRequested();
             using var stepScope = NewDisposeScope();
             var logits = model.Forward(next, cache, attention, lastPositions: 1)[.., -1];               // [N, V]
             // The same token choice as CausalLm.Generate and the chat adapter.

@@ -21,6 +21,26 @@ public static class ComputeThread
     private static readonly object Gate = new();
     private static Worker? _worker;
     private static bool _searched;
+    private static int _running;
+
+    /// <summary>
+    /// Work started through <see cref="Run{T}(Func{T})"/> or <see cref="RunAsync{T}(Func{T})"/> from another thread and
+    /// not yet finished. After a cell is cancelled the kernel answers at once, while the work stops at its next
+    /// cancellation check: this says when it has (0).
+    /// </summary>
+    public static int Running => Volatile.Read(ref _running);
+
+    /// <summary>Waits until no work is <see cref="Running"/>, up to <paramref name="timeout"/>; false when it is still running.</summary>
+    public static async Task<bool> WaitUntilIdleAsync(TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (Running > 0)
+        {
+            if (clock.Elapsed >= timeout) return false;
+            await Task.Delay(5);
+        }
+        return true;
+    }
 
     /// <summary>Whether the calling thread is the compute thread.</summary>
     public static bool IsCurrent => _worker is { } w && Environment.CurrentManagedThreadId == w.ThreadId;
@@ -32,7 +52,21 @@ public static class ComputeThread
     public static T Run<T>(Func<T> work)
     {
         ArgumentNullException.ThrowIfNull(work);
-        if (IsCurrent || !NativeAllocator.Enabled || NativeAllocator.Mode != AllocatorMode.GlibcTuned || GetWorker() is not { } worker)
+        if (IsCurrent) return work();
+        Interlocked.Increment(ref _running);
+        try
+        {
+            return RunOutside(work);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _running);
+        }
+    }
+
+    private static T RunOutside<T>(Func<T> work)
+    {
+        if (!NativeAllocator.Enabled || NativeAllocator.Mode != AllocatorMode.GlibcTuned || GetWorker() is not { } worker)
         {
             return work();
         }
@@ -56,7 +90,7 @@ public static class ComputeThread
         ArgumentNullException.ThrowIfNull(work);
         if (!NativeAllocator.Enabled || NativeAllocator.Mode != AllocatorMode.GlibcTuned || GetWorker() is null)
         {
-            return Task.Run(work);
+            return Task.Run(() => Run(work));
         }
         // A pool thread only waits; the work itself runs on the compute thread.
         return Task.Factory.StartNew(() => Run(work), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);

@@ -74,6 +74,8 @@ public static class Trainer
                                             IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         options.Validate();
+        // Loops inside a step or an epoch's start (a label mapping's estimate) stop early too (Runtime.Cancellation).
+        using var cancellation = Runtime.Cancellation.Use(cancellationToken);
         if (task.ExampleCount == 0) throw new ArgumentException("There is no training example.");
         if (task.TrainableParameters.Count == 0) throw new ArgumentException("Nothing to train: the manipulation and the alignment have no learnable parameter.");
 

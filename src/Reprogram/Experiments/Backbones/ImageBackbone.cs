@@ -113,7 +113,9 @@ public sealed class ImageBackbone : Backbone
     private Tensor Fitted(ImageTaskSplit split, int size)
     {
         if (fitted.TryGetValue((split, size), out var images)) return images;
-        using var fit = split.Images.Fit(size, Channels);
-        return fitted[(split, size)] = fit.Images.detach().clone().DetachFromDisposeScope();
+        // Fit makes new tensors: its images are kept as they are (no second copy of the whole split).
+        var fit = split.Images.Fit(size, Channels);
+        fit.Labels.Dispose();
+        return fitted[(split, size)] = fit.Images.DetachFromDisposeScope();
     }
 }

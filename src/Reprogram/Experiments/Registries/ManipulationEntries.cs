@@ -194,7 +194,7 @@ public static class ManipulationEntries
             Name = "prefix", Aliases = ["prefix-tuning"], Modality = TaskModality.Text,
             Format = Taxonomy.Format.Learnable, Location = Taxonomy.Location.Hidden, Operator = Taxonomy.Operator.Concatenative,
             PublishedMethods = ["Prefix-tuning"], Reads = ["tokens", "reparameterisation"],
-            Description = "Prefix-tuning (Li and Liang 2021): learned keys and values in front of every layer's own, through the paper's reparameterisation MLP (512 wide unless --reparameterisation).",
+            Description = "Prefix-tuning (Li and Liang 2021): learned keys and values in front of every layer's own, through the paper's reparameterisation MLP (512 wide unless --reparameterise).",
             Create = r => new PrefixTuning(r.TokenModel("Prefix-tuning"), r.Options.Tokens, r.Seed, r.Options.Reparameterisation ?? PrefixTuning.PaperReparameterisation),
         },
         new()

@@ -373,12 +373,13 @@ public static class CheckpointLoader
 
     public static ICausalLm Load(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
-        var configPath = Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder} has no config.json.", configPath);
-        using var json = JsonDocument.Parse(File.ReadAllText(configPath));
+        var configPath = Path.GetFullPath(Path.Combine(folder, "config.json"));
+        using var json = Files.CheckpointFolder.ReadConfig(folder);
         var root = json.RootElement;
         var kind = Family(root, configPath);
-        ICausalLm model = kind == "gpt2" ? new Gpt2(Gpt2.ReadConfig(root)) : new Llama(Llama.ReadConfig(root, configPath));
+        var config = kind == "gpt2" ? Gpt2.ReadConfig(root, configPath) : Llama.ReadConfig(root, configPath);
+        CheckSize(config, folder, configPath);
+        ICausalLm model = kind == "gpt2" ? new Gpt2(config) : new Llama(config);
         try
         {
             var (tensors, files) = ReadTensors(folder);
@@ -397,11 +398,29 @@ public static class CheckpointLoader
         }
     }
 
+    /// <summary>
+    /// Refuses a config.json whose sizes cannot be those of the weight files (checked from their headers, before the
+    /// model is built): a corrupt or hostile config would otherwise allocate whatever it asks for. The bound is loose
+    /// (the embeddings and the layers' smallest matrices against four times the values the files hold).
+    /// </summary>
+    private static void CheckSize(CausalLmConfig config, string folder, string configPath)
+    {
+        var values = Files.CheckpointFolder.WeightFiles(folder)
+            .Sum(f => Files.SafetensorsFile.ReadHeader(f).Entries.Sum(e => e.Shape.Aggregate(1.0, (a, d) => a * d)));
+        double d = config.HiddenSize, layers = config.Layers;
+        var least = config.VocabularySize * d + layers * (2 * d * d + 2 * d * config.IntermediateSize);
+        if (least > 4 * values + 1e6)
+        {
+            throw new InvalidDataException($"{configPath} describes a model of at least {least:N0} parameters (vocabulary {config.VocabularySize}, hidden {config.HiddenSize}, " +
+                                           $"{config.Layers} layers, intermediate {config.IntermediateSize}), but the weight files hold {values:N0} values: config.json does not belong to these weights.");
+        }
+    }
+
     /// <summary>"gpt2" or "llama" (Llama, Qwen2, Mistral, SmolLM: the same decoder up to biases and sizes).</summary>
     private static string Family(JsonElement root, string configPath)
     {
-        var type = root.TryGetProperty("model_type", out var t) ? t.GetString() ?? "" : "";
-        var arch = root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 ? a[0].GetString() ?? "" : "";
+        var type = String(root, "model_type", configPath) ?? "";
+        var arch = root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 && a[0].ValueKind == JsonValueKind.String ? a[0].GetString() ?? "" : "";
         if (type == "gpt2" || arch == "GPT2LMHeadModel") return "gpt2";
         if (type is "llama" or "qwen2" or "mistral" or "smollm" or "smollm2" ||
             arch is "LlamaForCausalLM" or "Qwen2ForCausalLM" or "MistralForCausalLM") return "llama";
@@ -409,33 +428,9 @@ public static class CheckpointLoader
             $"{configPath}: model_type '{type}' (architecture '{arch}') is not supported; supported: gpt2, llama, qwen2, mistral, smollm.");
     }
 
-    private static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Files) ReadTensors(string folder)
-    {
-        var single = Path.Combine(folder, "model.safetensors");
-        var index = Path.Combine(folder, "model.safetensors.index.json");
-        IEnumerable<string> shards;
-        if (File.Exists(single)) shards = [single];
-        else if (File.Exists(index))
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(index));
-            shards = doc.RootElement.GetProperty("weight_map").EnumerateObject().Select(p => Path.Combine(folder, p.Value.GetString()!)).Distinct().ToList();
-        }
-        else throw new FileNotFoundException($"{folder} has neither model.safetensors nor model.safetensors.index.json.");
-        var tensors = new Dictionary<string, Tensor>();
-        var files = new Dictionary<string, string>();
-        foreach (var shard in shards)
-        {
-            Dictionary<string, Tensor> part;
-            try { part = Safetensors.LoadStateDict(shard); }
-            catch (Exception e) { throw new InvalidDataException($"{shard} is not a readable safetensors file ({e.Message}).", e); }
-            foreach (var (name, t) in part)
-            {
-                tensors[name] = t;
-                files[name] = shard;
-            }
-        }
-        return (tensors, files);
-    }
+    /// <summary>The folder's weights (model.safetensors or its shards), every file checked (<see cref="Files.CheckpointFolder"/>).</summary>
+    private static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Files) ReadTensors(string folder) =>
+        Files.CheckpointFolder.ReadTensors(folder);
 
     private static string Shape(IEnumerable<long> shape) => "[" + string.Join(", ", shape) + "]";
 
@@ -489,8 +484,25 @@ public static class CheckpointLoader
 
     internal static int Int(JsonElement root, string name, int? fallback = null, string? path = null)
     {
-        if (root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number) return v.GetInt32();
+        if (root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number)
+        {
+            return v.TryGetInt32(out var value) ? value : throw new InvalidDataException($"{path ?? "config.json"}: '{name}' is {v.GetRawText()}, not a whole number.");
+        }
         return fallback ?? throw new InvalidDataException($"{path ?? "config.json"} lacks '{name}'.");
+    }
+
+    /// <summary>A size of the model (layers, widths, heads, vocabulary): a whole number of at least 1.</summary>
+    internal static int Positive(JsonElement root, string name, int? fallback = null, string? path = null)
+    {
+        var value = Int(root, name, fallback, path);
+        return value >= 1 ? value : throw new InvalidDataException($"{path ?? "config.json"}: '{name}' is {value}; a model size must be at least 1.");
+    }
+
+    /// <summary>A string setting, or null when absent or null; any other JSON type is an error naming the file.</summary>
+    internal static string? String(JsonElement root, string name, string? path = null)
+    {
+        if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new InvalidDataException($"{path ?? "config.json"}: '{name}' is {v.GetRawText()}, not a string.");
     }
 
     internal static double Double(JsonElement root, string name, double fallback) =>

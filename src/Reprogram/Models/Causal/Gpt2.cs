@@ -29,15 +29,16 @@ public sealed class Gpt2 : Module<Tensor, Tensor>, ICausalLm
     }
 
     /// <summary>The shape from a GPT-2 config.json (n_embd, n_layer, n_head, n_positions, vocab_size, layer_norm_epsilon).</summary>
-    public static CausalLmConfig ReadConfig(JsonElement root)
+    public static CausalLmConfig ReadConfig(JsonElement root, string path = "config.json")
     {
-        var hidden = CheckpointLoader.Int(root, "n_embd");
-        var heads = CheckpointLoader.Int(root, "n_head");
-        var act = root.TryGetProperty("activation_function", out var a) ? a.GetString() : "gelu_new";
+        var hidden = CheckpointLoader.Positive(root, "n_embd", path: path);
+        var heads = CheckpointLoader.Positive(root, "n_head", path: path);
+        if (hidden % heads != 0) throw new InvalidDataException($"{path}: n_embd {hidden} is not a multiple of n_head {heads}.");
+        var act = CheckpointLoader.String(root, "activation_function", path) ?? "gelu_new";
         if (act is not ("gelu_new" or "gelu_pytorch_tanh" or "gelu_fast"))
-            throw new NotSupportedException($"GPT-2 activation '{act}' is not supported (only the tanh GELU, gelu_new).");
-        return new CausalLmConfig("gpt2", CheckpointLoader.Int(root, "vocab_size"), hidden, CheckpointLoader.Int(root, "n_layer"), heads, heads,
-            hidden / heads, CheckpointLoader.Int(root, "n_inner", 4 * hidden), CheckpointLoader.Int(root, "n_positions"),
+            throw new NotSupportedException($"{path}: GPT-2 activation '{act}' is not supported (only the tanh GELU, gelu_new).");
+        return new CausalLmConfig("gpt2", CheckpointLoader.Positive(root, "vocab_size", path: path), hidden, CheckpointLoader.Positive(root, "n_layer", path: path), heads, heads,
+            hidden / heads, CheckpointLoader.Positive(root, "n_inner", 4 * hidden, path), CheckpointLoader.Positive(root, "n_positions", path: path),
             CheckpointLoader.Double(root, "layer_norm_epsilon", 1e-5), TieWordEmbeddings: CheckpointLoader.Bool(root, "tie_word_embeddings", true));
     }
 

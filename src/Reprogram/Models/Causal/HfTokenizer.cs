@@ -19,7 +19,9 @@ public static class HfTokenizer
     /// <summary>GPT-2's pre-tokenisation pattern.</summary>
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
-    public static Tokenizer Load(string folder)
+    public static Tokenizer Load(string folder) => Files.TokenizerFiles.Guard(folder, () => LoadUnguarded(folder));
+
+    private static Tokenizer LoadUnguarded(string folder)
     {
         var vocabPath = Path.Combine(folder, "vocab.json");
         var mergesPath = Path.Combine(folder, "merges.txt");
@@ -27,8 +29,7 @@ public static class HfTokenizer
         var tokenizerModel = Path.Combine(folder, "tokenizer.model");
         if (File.Exists(vocabPath) && File.Exists(mergesPath))
         {
-            var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath))
-                ?? throw new InvalidDataException($"{vocabPath} is not a JSON object of token ids.");
+            var vocab = Files.TokenizerFiles.ReadVocabularyJson(vocabPath);
             var merges = File.ReadLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
             var special = vocab.Where(p => p.Key.StartsWith("<|", StringComparison.Ordinal) && p.Key.EndsWith("|>", StringComparison.Ordinal))
                 .ToDictionary(p => p.Key, p => p.Value);
@@ -37,7 +38,7 @@ public static class HfTokenizer
         }
         if (File.Exists(tokenizerJson))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(tokenizerJson));
+            using var doc = Files.CheckpointFolder.ReadJson(tokenizerJson);
             var root = doc.RootElement;
             switch (HfTokenizerJson.Kind(root, tokenizerJson))
             {
@@ -68,13 +69,15 @@ public static class HfTokenizer
     /// tokenizer.json's post-processor (Llama 2, Llama 3), else tokenizer_config.json's bos_token when add_bos_token is set,
     /// else a SentencePiece tokenizer.model's BOS piece (Llama's tokenizer adds it unless told not to).
     /// </summary>
-    public static string? PromptBos(string folder)
+    public static string? PromptBos(string folder) => Files.TokenizerFiles.Guard(folder, () => PromptBosUnguarded(folder));
+
+    private static string? PromptBosUnguarded(string folder)
     {
         var config = TokenizerConfig.Read(folder);
         var tokenizerJson = Path.Combine(folder, "tokenizer.json");
         if (File.Exists(tokenizerJson))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(tokenizerJson));
+            using var doc = Files.CheckpointFolder.ReadJson(tokenizerJson);
             if (doc.RootElement.TryGetProperty("post_processor", out var post) && FirstTemplateSpecial(post) is { } first)
             {
                 return config.AddBosToken == false ? null : first;

@@ -37,12 +37,14 @@ public sealed class Llama : Module<Tensor, Tensor>, ICausalLm
     /// <summary>The shape from a Llama / Qwen2 / Mistral / SmolLM config.json.</summary>
     public static CausalLmConfig ReadConfig(JsonElement root, string path = "config.json")
     {
-        var type = root.TryGetProperty("model_type", out var t) ? t.GetString() ?? "llama" : "llama";
-        var hidden = CheckpointLoader.Int(root, "hidden_size", path: path);
-        var heads = CheckpointLoader.Int(root, "num_attention_heads", path: path);
+        var type = CheckpointLoader.String(root, "model_type", path) ?? "llama";
+        var hidden = CheckpointLoader.Positive(root, "hidden_size", path: path);
+        var heads = CheckpointLoader.Positive(root, "num_attention_heads", path: path);
+        var keyValueHeads = CheckpointLoader.Positive(root, "num_key_value_heads", heads, path);
+        if (heads % keyValueHeads != 0) throw new InvalidDataException($"{path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {keyValueHeads}.");
         if (root.TryGetProperty("rope_scaling", out var scaling) && scaling.ValueKind == JsonValueKind.Object)
             throw new NotSupportedException($"{path}: rope_scaling ({scaling.GetRawText()}) is not supported.");
-        var act = root.TryGetProperty("hidden_act", out var a) ? a.GetString() : "silu";
+        var act = CheckpointLoader.String(root, "hidden_act", path) ?? "silu";
         if (act != "silu") throw new NotSupportedException($"{path}: hidden_act '{act}' is not supported (only silu).");
         // Mistral's sliding_window is applied in attention (null: full attention). Qwen2 carries one too, used only with
         // use_sliding_window and then only from layer max_window_layers on: that layer split is not implemented.
@@ -54,13 +56,13 @@ public sealed class Llama : Module<Tensor, Tensor>, ICausalLm
                 if (CheckpointLoader.Bool(root, "use_sliding_window", false))
                     throw new NotSupportedException($"{path}: Qwen2 with use_sliding_window (a window on the layers from max_window_layers on) is not supported.");
             }
-            else window = sw.GetInt32();
+            else window = CheckpointLoader.Int(root, "sliding_window", path: path);
             if (window is < 1) throw new InvalidDataException($"{path}: sliding_window must be positive, not {window}.");
         }
-        return new CausalLmConfig(type, CheckpointLoader.Int(root, "vocab_size", path: path), hidden,
-            CheckpointLoader.Int(root, "num_hidden_layers", path: path), heads, CheckpointLoader.Int(root, "num_key_value_heads", heads),
-            CheckpointLoader.Int(root, "head_dim", hidden / heads), CheckpointLoader.Int(root, "intermediate_size", path: path),
-            CheckpointLoader.Int(root, "max_position_embeddings", 2048), CheckpointLoader.Double(root, "rms_norm_eps", 1e-6),
+        return new CausalLmConfig(type, CheckpointLoader.Positive(root, "vocab_size", path: path), hidden,
+            CheckpointLoader.Positive(root, "num_hidden_layers", path: path), heads, keyValueHeads,
+            CheckpointLoader.Positive(root, "head_dim", hidden / heads, path), CheckpointLoader.Positive(root, "intermediate_size", path: path),
+            CheckpointLoader.Positive(root, "max_position_embeddings", 2048, path), CheckpointLoader.Double(root, "rms_norm_eps", 1e-6),
             CheckpointLoader.Double(root, "rope_theta", 10000), CheckpointLoader.Bool(root, "tie_word_embeddings", false),
             // Qwen2 always has q/k/v biases; Llama has them when attention_bias is set.
             type == "qwen2" || CheckpointLoader.Bool(root, "attention_bias", false), window);

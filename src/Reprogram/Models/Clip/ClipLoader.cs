@@ -19,7 +19,7 @@ public static class ClipLoader
         var weightsPath = Path.Combine(folder, "model.safetensors");
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{folder} has no model.safetensors.", weightsPath);
         ClipConfig config;
-        using (var json = JsonDocument.Parse(File.ReadAllText(configPath))) config = ClipConfig.Read(json.RootElement, configPath);
+        using (var json = Files.CheckpointFolder.ReadConfig(folder)) config = ClipConfig.Read(json.RootElement, Path.GetFullPath(configPath));
         var tokenizer = ClipTokenizer.Load(folder, config.Text.MaxPositions);
         if (tokenizer.VocabularySize > config.Text.VocabularySize)
             throw new InvalidDataException($"{folder}: vocab.json has ids up to {tokenizer.VocabularySize - 1}, the text tower embeds {config.Text.VocabularySize}.");

@@ -50,19 +50,15 @@ public sealed class ClipTokenizer
     }
 
     /// <summary>The tokenizer of a Hugging Face CLIP folder (vocab.json and merges.txt).</summary>
-    public static ClipTokenizer Load(string folder, int contextLength = 77)
+    public static ClipTokenizer Load(string folder, int contextLength = 77) => Reprogram.Models.Files.TokenizerFiles.Guard(folder, () => LoadUnguarded(folder, contextLength));
+
+    private static ClipTokenizer LoadUnguarded(string folder, int contextLength)
     {
         var vocabPath = Path.Combine(folder, "vocab.json");
         var mergesPath = Path.Combine(folder, "merges.txt");
         if (!File.Exists(vocabPath) || !File.Exists(mergesPath))
             throw new FileNotFoundException($"{folder} has no vocab.json and merges.txt (CLIP's BPE tokenizer files).", File.Exists(vocabPath) ? mergesPath : vocabPath);
-        Dictionary<string, int> vocab;
-        try
-        {
-            vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath))
-                ?? throw new InvalidDataException($"{vocabPath} is empty.");
-        }
-        catch (JsonException e) { throw new InvalidDataException($"{vocabPath} is not a JSON object of token ids ({e.Message}).", e); }
+        var vocab = Reprogram.Models.Files.TokenizerFiles.ReadVocabularyJson(vocabPath);
         foreach (var name in new[] { StartOfTextToken, EndOfTextToken })
         {
             if (!vocab.ContainsKey(name)) throw new InvalidDataException($"{vocabPath} has no {name}: it is not a CLIP vocabulary.");

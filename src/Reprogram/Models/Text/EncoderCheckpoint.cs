@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Reprogram.Models.Causal;
 using TorchSharp;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace Reprogram.Models.Text;
@@ -33,16 +32,16 @@ public static class EncoderCheckpoint
         if (!File.Exists(path)) return false;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            using var doc = Files.CheckpointFolder.ReadJson(path);
             return Family(doc.RootElement) is not null;
         }
-        catch (JsonException) { return false; }
+        catch (InvalidDataException) { return false; }
     }
 
     private static string? Family(JsonElement root)
     {
-        var type = root.TryGetProperty("model_type", out var t) ? t.GetString() : null;
-        var arch = root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 ? a[0].GetString() ?? "" : "";
+        var type = root.TryGetProperty("model_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        var arch = root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 && a[0].ValueKind == JsonValueKind.String ? a[0].GetString() ?? "" : "";
         if (type == "bert" || type is null && arch.StartsWith("Bert", StringComparison.Ordinal)) return "bert";
         if (type == "roberta" || type is null && arch.StartsWith("Roberta", StringComparison.Ordinal)) return "roberta";
         return null;
@@ -51,27 +50,29 @@ public static class EncoderCheckpoint
     /// <summary>The encoder's shape from its config.json; other activations or position kinds are refused by name.</summary>
     public static (BertConfig Config, string Family) ReadConfig(string folder)
     {
-        var path = Path.Combine(folder, "config.json");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{folder} has no config.json.", path);
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var path = Path.GetFullPath(Path.Combine(folder, "config.json"));
+        using var doc = Files.CheckpointFolder.ReadConfig(folder);
         var root = doc.RootElement;
         var family = Family(root) ?? throw new NotSupportedException(
-            $"{path}: model_type '{(root.TryGetProperty("model_type", out var t) ? t.GetString() : "")}' is not an encoder this library loads; supported: {string.Join(", ", Families)}.");
-        var act = root.TryGetProperty("hidden_act", out var a) ? a.GetString() : "gelu";
+            $"{path}: model_type '{CheckpointLoader.String(root, "model_type", path)}' is not an encoder this library loads; supported: {string.Join(", ", Families)}.");
+        var act = CheckpointLoader.String(root, "hidden_act", path) ?? "gelu";
         if (act != "gelu") throw new NotSupportedException($"{path}: hidden_act '{act}' is not supported (only gelu, the erf form BERT and RoBERTa use).");
-        var positions = root.TryGetProperty("position_embedding_type", out var p) ? p.GetString() : "absolute";
+        var positions = CheckpointLoader.String(root, "position_embedding_type", path) ?? "absolute";
         if (positions != "absolute") throw new NotSupportedException($"{path}: position_embedding_type '{positions}' is not supported (only absolute).");
         if (CheckpointLoader.Bool(root, "is_decoder", false) || CheckpointLoader.Bool(root, "add_cross_attention", false))
             throw new NotSupportedException($"{path}: a BERT used as a decoder (is_decoder / add_cross_attention) is not supported; load it as an encoder.");
         var pad = CheckpointLoader.Int(root, "pad_token_id", family == "roberta" ? 1 : 0);
+        var heads = CheckpointLoader.Positive(root, "num_attention_heads", path: path);
+        var hidden = CheckpointLoader.Positive(root, "hidden_size", path: path);
+        if (hidden % heads != 0) throw new InvalidDataException($"{path}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}.");
         var config = new BertConfig(
-            CheckpointLoader.Int(root, "vocab_size", path: path),
-            CheckpointLoader.Int(root, "hidden_size", path: path),
-            CheckpointLoader.Int(root, "num_hidden_layers", path: path),
-            CheckpointLoader.Int(root, "num_attention_heads", path: path),
-            CheckpointLoader.Int(root, "intermediate_size", path: path),
-            CheckpointLoader.Int(root, "max_position_embeddings", 512),
-            CheckpointLoader.Int(root, "type_vocab_size", 2),
+            CheckpointLoader.Positive(root, "vocab_size", path: path),
+            hidden,
+            CheckpointLoader.Positive(root, "num_hidden_layers", path: path),
+            heads,
+            CheckpointLoader.Positive(root, "intermediate_size", path: path),
+            CheckpointLoader.Positive(root, "max_position_embeddings", 512, path),
+            CheckpointLoader.Positive(root, "type_vocab_size", 2, path),
             CheckpointLoader.Double(root, "layer_norm_eps", 1e-12),
             // RoBERTa numbers positions from padding_idx + 1 (Hugging Face's create_position_ids_from_input_ids).
             family == "roberta" ? pad + 1 : 0);
@@ -179,33 +180,9 @@ public static class EncoderCheckpoint
         }
     }
 
-    private static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Files) ReadTensors(string folder)
-    {
-        var single = Path.Combine(folder, "model.safetensors");
-        var index = Path.Combine(folder, "model.safetensors.index.json");
-        IEnumerable<string> shards;
-        if (File.Exists(single)) shards = [single];
-        else if (File.Exists(index))
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(index));
-            shards = doc.RootElement.GetProperty("weight_map").EnumerateObject().Select(p => Path.Combine(folder, p.Value.GetString()!)).Distinct().ToList();
-        }
-        else throw new FileNotFoundException($"{folder} has neither model.safetensors nor model.safetensors.index.json (pytorch_model.bin is not read: convert it to safetensors).");
-        var tensors = new Dictionary<string, Tensor>();
-        var files = new Dictionary<string, string>();
-        foreach (var shard in shards)
-        {
-            Dictionary<string, Tensor> part;
-            try { part = Safetensors.LoadStateDict(shard); }
-            catch (Exception e) { throw new InvalidDataException($"{shard} is not a readable safetensors file ({e.Message}).", e); }
-            foreach (var (name, t) in part)
-            {
-                tensors[name] = t;
-                files[name] = shard;
-            }
-        }
-        return (tensors, files);
-    }
+    /// <summary>The folder's weights (model.safetensors or its shards), every file checked (<see cref="Files.CheckpointFolder"/>).</summary>
+    private static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Files) ReadTensors(string folder) =>
+        Files.CheckpointFolder.ReadTensors(folder);
 
     private static string Shape(IEnumerable<long> shape) => "[" + string.Join(", ", shape) + "]";
 }

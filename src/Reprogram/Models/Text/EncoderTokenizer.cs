@@ -49,7 +49,9 @@ public sealed class EncoderTokenizer : IEncoderTokenizer
     public Tokenizer Pieces => tokenizer;
 
     /// <summary>BERT's WordPiece from a folder's vocab.txt or WordPiece tokenizer.json (tokenizer_config.json's do_lower_case / strip_accents).</summary>
-    public static EncoderTokenizer ForBert(string folder)
+    public static EncoderTokenizer ForBert(string folder) => Files.TokenizerFiles.Guard(folder, () => ForBertUnguarded(folder));
+
+    private static EncoderTokenizer ForBertUnguarded(string folder)
     {
         var vocabPath = Path.Combine(folder, "vocab.txt");
         var jsonPath = Path.Combine(folder, "tokenizer.json");
@@ -64,7 +66,7 @@ public sealed class EncoderTokenizer : IEncoderTokenizer
         }
         else if (File.Exists(jsonPath))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(jsonPath));
+            using var doc = Files.CheckpointFolder.ReadJson(jsonPath);
             var root = doc.RootElement;
             var kind = HfTokenizerJson.Kind(root, jsonPath);
             if (kind != HfTokenizerKind.WordPiece) throw new NotSupportedException($"{jsonPath} is a {kind} tokenizer; a BERT encoder needs WordPiece.");
@@ -93,7 +95,9 @@ public sealed class EncoderTokenizer : IEncoderTokenizer
     }
 
     /// <summary>RoBERTa's byte-level BPE from a folder's vocab.json + merges.txt or byte-level tokenizer.json.</summary>
-    public static EncoderTokenizer ForRoberta(string folder)
+    public static EncoderTokenizer ForRoberta(string folder) => Files.TokenizerFiles.Guard(folder, () => ForRobertaUnguarded(folder));
+
+    private static EncoderTokenizer ForRobertaUnguarded(string folder)
     {
         var tokenizer = HfTokenizer.Load(folder);
         if (tokenizer is SentencePieceTextTokenizer) throw new NotSupportedException($"{folder}: a RoBERTa encoder needs a byte-level BPE tokenizer, not SentencePiece.");
@@ -110,8 +114,8 @@ public sealed class EncoderTokenizer : IEncoderTokenizer
     private static Dictionary<string, int> ReadVocabulary(string folder)
     {
         var vocabPath = Path.Combine(folder, "vocab.json");
-        if (File.Exists(vocabPath)) return JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath))!;
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "tokenizer.json")));
+        if (File.Exists(vocabPath)) return Files.TokenizerFiles.ReadVocabularyJson(vocabPath);
+        using var doc = Files.CheckpointFolder.ReadJson(Path.Combine(folder, "tokenizer.json"));
         var vocab = doc.RootElement.GetProperty("model").GetProperty("vocab").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
         foreach (var (token, id) in HfTokenizerJson.AddedTokens(doc.RootElement).All) vocab[token] = id;
         return vocab;
@@ -121,7 +125,7 @@ public sealed class EncoderTokenizer : IEncoderTokenizer
     {
         var path = Path.Combine(folder, TokenizerConfig.FileName);
         if (!File.Exists(path)) return JsonDocument.Parse("{}").RootElement;
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        using var doc = Files.CheckpointFolder.ReadJson(path);
         return doc.RootElement.Clone();
     }
 

@@ -80,12 +80,8 @@ public static class MiniLmLoader
         var assembly = Assembly.LoadFrom(assemblyPath);
         var tokenizer = MiniLmTokenizer.Create(OpenResource(assembly, VocabularyResource, assemblyPath));
         ModelProto onnx;
-        using (var stream = OpenResource(assembly, ModelResource, assemblyPath))
-        {
-            try { onnx = ModelProto.Parser.ParseFrom(stream); }
-            catch (InvalidProtocolBufferException e) { throw new InvalidDataException($"{assemblyPath}: the resource {ModelResource} is not a readable ONNX model ({e.Message}).", e); }
-        }
-        return (FromOnnx(onnx, $"{assemblyPath} ({ModelResource})", tokenizer), tokenizer);
+        using (var stream = OpenResource(assembly, ModelResource, assemblyPath)) onnx = Files.OnnxFile.Parse(stream, $"{Path.GetFullPath(assemblyPath)} (resource {ModelResource})");
+        return (FromOnnx(onnx, $"{Path.GetFullPath(assemblyPath)} ({ModelResource})", tokenizer), tokenizer);
     }
 
     /// <summary>The ONNX bytes of all-MiniLM-L6-v2 from the package assembly (for running it elsewhere, e.g. ONNX Runtime).</summary>
@@ -112,6 +108,7 @@ public static class MiniLmLoader
     /// </summary>
     public static BertEncoder FromOnnx(ModelProto onnx, string file, MiniLmTokenizer? tokenizer = null, BertConfig? config = null)
     {
+        if (onnx.Graph is null || onnx.Graph.Node.Count == 0) throw new InvalidDataException($"{file} is not an ONNX model: it has no graph.");
         var weights = new OnnxWeights(onnx.Graph, file).Walk();
         BertEncoder? model = null;
         try
@@ -133,10 +130,14 @@ public static class MiniLmLoader
         return model;
     }
 
+    /// <summary>all-MiniLM-L6-v2 (or a BERT of <paramref name="config"/>'s shape) from an ONNX file of Hugging Face's BERT export, with every check of <see cref="FromOnnx"/>.</summary>
+    public static BertEncoder FromOnnxFile(string path, MiniLmTokenizer? tokenizer = null, BertConfig? config = null) =>
+        FromOnnx(Files.OnnxFile.Read(path), Path.GetFullPath(path), tokenizer, config);
+
     /// <summary>Names the float constants of the graph by the parameters they are.</summary>
     private sealed class OnnxWeights(GraphProto graph, string file)
     {
-        private readonly Dictionary<string, TensorProto> initializers = graph.Initializer.ToDictionary(t => t.Name);
+        private readonly Dictionary<string, TensorProto> initializers = Files.OnnxFile.Initializers(graph, file);
         private readonly Dictionary<string, (Tensor Tensor, string Source)> weights = new();
 
         public Dictionary<string, (Tensor Tensor, string Source)> Walk()
@@ -239,20 +240,7 @@ public static class MiniLmLoader
 
     private static string Dims(TensorProto proto) => string.Join(", ", proto.Dims);
 
-    /// <summary>A float ONNX initializer (float_data or raw_data, little-endian) as a tensor of its dims.</summary>
-    private static Tensor ToTensor(TensorProto proto, string file, string node)
-    {
-        var dims = proto.Dims.ToArray();
-        long count = dims.Aggregate(1L, (a, d) => a * d);
-        if (!BitConverter.IsLittleEndian && proto.FloatData.Count == 0)
-            throw new PlatformNotSupportedException("Reading raw ONNX tensors needs a little-endian machine.");
-        float[] data = proto.FloatData.Count > 0
-            ? proto.FloatData.ToArray()
-            : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(proto.RawData.Span).ToArray();
-        if (data.Length != count)
-            throw new InvalidDataException($"{file}: the constant '{proto.Name}' of node '{node}' has {data.Length} values for dims [{string.Join(", ", dims)}].");
-        return tensor(data, dims);
-    }
+    private static Tensor ToTensor(TensorProto proto, string file, string node) => Files.OnnxFile.FloatTensor(proto, file, node);
 
     /// <summary>
     /// Copies the named tensors into the model, strictly: every parameter must be given with its shape, and every name

@@ -31,16 +31,7 @@ public sealed record TokenizerConfig
         var separate = File.Exists(jinja) ? File.ReadAllText(jinja) : null;
         if (!File.Exists(path)) return new TokenizerConfig { ChatTemplate = separate, Path = separate is null ? null : jinja };
         JsonElement root;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            root = doc.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path} is not valid JSON ({e.Message}).", e);
-        }
-        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path} is not a JSON object.");
+        using (var doc = Files.CheckpointFolder.ReadJson(path)) root = doc.RootElement.Clone();
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         if (root.TryGetProperty("added_tokens_decoder", out var decoder) && decoder.ValueKind == JsonValueKind.Object)
         {

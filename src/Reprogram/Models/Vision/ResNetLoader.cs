@@ -3,7 +3,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
 using TorchSharp;
-using TorchSharp.PyBridge;
+using Reprogram.Models.Files;
 using static TorchSharp.torch;
 
 namespace Reprogram.Models.Vision;
@@ -108,18 +108,7 @@ public static class ResNetLoader
         }.Select(Path.GetFullPath).FirstOrDefault(File.Exists);
     }
 
-    private static ModelProto ReadOnnx(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"No ONNX model at {Path.GetFullPath(path)}.", path);
-        try
-        {
-            return ModelProto.Parser.ParseFromFile(path);
-        }
-        catch (Exception e) when (e is InvalidProtocolBufferException or IOException)
-        {
-            throw new InvalidDataException($"{path} is not a readable ONNX model ({e.Message}); it may be truncated or corrupt.", e);
-        }
-    }
+    private static ModelProto ReadOnnx(string path) => OnnxFile.Read(path);
 
     /// <summary>
     /// ResNetPreprocess.onnx: OriginalInput (RGB, 0..255) -> Split(axis 1) into R, G, B -> Concat B, G, R -> Sub MeanImage.
@@ -127,7 +116,7 @@ public static class ResNetLoader
     /// </summary>
     private static Tensor ReadCntkMeanImage(GraphProto graph, string file)
     {
-        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        var initializers = OnnxFile.Initializers(graph, file);
         var input = graph.Input.FirstOrDefault(i => !initializers.ContainsKey(i.Name))?.Name
                     ?? throw new InvalidDataException($"{file}: the preprocessing graph has no input.");
         var nodes = graph.Node;
@@ -156,7 +145,7 @@ public static class ResNetLoader
     /// </summary>
     private sealed class CntkGraphWalk(GraphProto graph, string file)
     {
-        private readonly Dictionary<string, TensorProto> initializers = graph.Initializer.ToDictionary(t => t.Name);
+        private readonly Dictionary<string, TensorProto> initializers = OnnxFile.Initializers(graph, file);
         private readonly Dictionary<string, (Tensor Tensor, string Source)> weights = new();
         private int next;
 
@@ -334,22 +323,7 @@ public static class ResNetLoader
     private static string? StringAttribute(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.S.ToStringUtf8();
     private static long[]? PadsAttribute(NodeProto node) => IntsAttribute(node, "pads");
 
-    /// <summary>A float ONNX initializer (float_data or raw_data, little-endian) as a tensor of its dims.</summary>
-    private static Tensor ToTensor(TensorProto proto, string file, string node)
-    {
-        if (proto.DataType != (int)TensorProto.Types.DataType.Float)
-            throw new InvalidDataException($"{file}: the constant '{proto.Name}' of node '{node}' has ONNX data type {proto.DataType}, not float.");
-        var dims = proto.Dims.ToArray();
-        long count = dims.Aggregate(1L, (a, d) => a * d);
-        float[] data = proto.FloatData.Count > 0
-            ? proto.FloatData.ToArray()
-            : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(proto.RawData.Span).ToArray();
-        if (!BitConverter.IsLittleEndian && proto.FloatData.Count == 0)
-            throw new PlatformNotSupportedException("Reading raw ONNX tensors needs a little-endian machine.");
-        if (data.Length != count)
-            throw new InvalidDataException($"{file}: the constant '{proto.Name}' of node '{node}' has {data.Length} values for dims [{string.Join(", ", dims)}].");
-        return tensor(data, dims);
-    }
+    private static Tensor ToTensor(TensorProto proto, string file, string node) => OnnxFile.FloatTensor(proto, file, node);
 
     // ---------------------------------------------------------------------------------------------------------------
     // torchvision state dicts
@@ -431,84 +405,32 @@ public static class ResNetLoader
         return model;
     }
 
-    /// <summary>The tensors of a .safetensors or torch.save (zip) file, by name; clear errors for anything else.</summary>
+    /// <summary>
+    /// The tensors of a .safetensors or torch.save (zip) file, by name, told apart by their first bytes; every check of
+    /// <see cref="SafetensorsFile"/> or <see cref="TorchSaveFile"/> (which reads the pickle as data, never running it);
+    /// a legacy bare-pickle torch.save file is refused. Clear errors naming the file for anything else.
+    /// </summary>
     public static Dictionary<string, Tensor> ReadStateDict(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"No state dict at {Path.GetFullPath(path)}.", path);
-        var head = new byte[8];
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"No state dict at {full}.", path);
+        var head = new byte[9];
         int read;
         using (var stream = File.OpenRead(path)) read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        bool zip = read >= 4 && head[0] == 0x50 && head[1] == 0x4B && head[2] == 0x03 && head[3] == 0x04;
-        if (!zip && read >= 2 && head[0] == 0x80 && head[1] <= 5)
+        var start = head.AsSpan(0, read);
+        if (TorchSaveFile.IsZip(start)) return TorchSaveFile.Read(path);
+        if (read >= 2 && head[0] == 0x80 && head[1] <= 5)
         {
             throw new InvalidDataException(
-                $"{path} was written by the legacy torch.save format (a bare pickle), which cannot be read here; re-save it in Python with " +
-                "torch.save(model.state_dict(), path) (PyTorch 1.6 or later) or as safetensors.");
+                $"{full} was written by the legacy torch.save format (a bare pickle), which is never read here (unpickling it could run code); " +
+                "re-save it in Python with torch.save(model.state_dict(), path) (PyTorch 1.6 or later) or as safetensors.");
         }
-        var format = zip ? "torch.save (.pt/.pth)" : "safetensors";
-        using var scope = NewDisposeScope();
-        Dictionary<string, Tensor> tensors;
-        try
+        if (!SafetensorsFile.LooksLikeSafetensors(start) && !path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
-            if (zip)
-            {
-                var table = PyTorchUnpickler.UnpickleStateDict(path);
-                tensors = new Dictionary<string, Tensor>();
-                foreach (DictionaryEntry entry in table)
-                {
-                    tensors[(string)entry.Key] = entry.Value as Tensor
-                        ?? throw new InvalidDataException($"{path}: the entry '{entry.Key}' is a {entry.Value?.GetType().Name ?? "null"}, not a tensor; save model.state_dict().");
-                }
-            }
-            else
-            {
-                CheckSafetensorsLayout(path);
-                tensors = Safetensors.LoadStateDict(path);
-            }
+            throw new InvalidDataException($"{full} is neither a safetensors file nor a torch.save zip (it starts with {Convert.ToHexString(start)}); " +
+                                           "it may be truncated or corrupt.");
         }
-        catch (Exception e) when (!(e is InvalidDataException && e.Message.StartsWith(path, StringComparison.Ordinal)))
-        {
-            throw new InvalidDataException($"{path} is not a readable {format} state dict ({e.GetType().Name}: {e.Message}); it may be truncated or corrupt.", e);
-        }
-        foreach (var t in tensors.Values) t.MoveToOuterDisposeScope();
-        return tensors;
-    }
-
-    /// <summary>Checks a safetensors file's header and that every tensor's bytes are inside the file (a truncated file fails here).</summary>
-    private static void CheckSafetensorsLayout(string path)
-    {
-        var length = new FileInfo(path).Length;
-        var kind = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
-            ? "a readable safetensors state dict"
-            : "a readable state dict (it is not a torch.save zip, and as safetensors it fails)";
-        InvalidDataException Corrupt(string what) => new($"{path} is not {kind}: {what}; it may be truncated or corrupt.");
-        if (length < 8) throw Corrupt($"it has {length} bytes");
-        using var stream = File.OpenRead(path);
-        var prefix = new byte[8];
-        stream.ReadExactly(prefix);
-        var headerLength = BitConverter.ToUInt64(prefix);
-        if (headerLength == 0 || headerLength > (ulong)(length - 8)) throw Corrupt($"its header length field says {headerLength} bytes, the file has {length}");
-        var header = new byte[headerLength];
-        stream.ReadExactly(header);
-        JsonDocument json;
-        try { json = JsonDocument.Parse(header); }
-        catch (JsonException e) { throw Corrupt($"its header is not JSON ({e.Message})"); }
-        using (json)
-        {
-            if (json.RootElement.ValueKind != JsonValueKind.Object) throw Corrupt("its header is not a JSON object");
-            long data = length - 8 - (long)headerLength;
-            foreach (var entry in json.RootElement.EnumerateObject().Where(e => e.Name != "__metadata__"))
-            {
-                if (entry.Value.ValueKind != JsonValueKind.Object || !entry.Value.TryGetProperty("data_offsets", out var offsets) ||
-                    offsets.GetArrayLength() != 2)
-                {
-                    throw Corrupt($"the header entry '{entry.Name}' has no data_offsets");
-                }
-                var end = offsets[1].GetInt64();
-                if (offsets[0].GetInt64() < 0 || end < offsets[0].GetInt64() || end > data)
-                    throw Corrupt($"the tensor '{entry.Name}' ends at data byte {end}, the file holds {data}");
-            }
-        }
+        return SafetensorsFile.Read(path);
     }
 
     /// <summary>

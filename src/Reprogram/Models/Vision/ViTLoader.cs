@@ -147,9 +147,10 @@ public static class ViTLoader
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder} has no config.json.", configPath);
         var weightsPath = Path.Combine(folder, "model.safetensors");
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{folder} has no model.safetensors.", weightsPath);
-        using var json = JsonDocument.Parse(File.ReadAllText(configPath));
+        using var json = Files.CheckpointFolder.ReadConfig(folder);
+        configPath = Path.GetFullPath(configPath);
         var root = json.RootElement;
-        var type = root.TryGetProperty("model_type", out var t) ? t.GetString() : null;
+        var type = CheckpointLoader.String(root, "model_type", configPath);
         if (type != "vit") throw new NotSupportedException($"{configPath}: model_type '{type}' is not a ViT ('vit'); CLIP folders load with ClipLoader.");
         var act = root.TryGetProperty("hidden_act", out var a) ? a.GetString() : "gelu";
         if (act != "gelu") throw new NotSupportedException($"{configPath}: hidden_act '{act}' is not supported (gelu).");
@@ -261,7 +262,7 @@ public static class ViTLoader
     {
         var path = Path.Combine(folder, "preprocessor_config.json");
         if (!File.Exists(path)) return (mean, std);
-        using var json = JsonDocument.Parse(File.ReadAllText(path));
+        using var json = Files.CheckpointFolder.ReadJson(path);
         float[]? Read(string name) => json.RootElement.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array
             ? v.EnumerateArray().Select(x => (float)x.GetDouble()).ToArray() : null;
         var m = Read("image_mean") ?? mean;

@@ -53,6 +53,7 @@ public static class LanguageZoo
     public static (TinyGpt Model, CharTokenizer Tokenizer, ModelCard Card) Load(string name, IProgress<TrainingProgress>? progress = null,
                                                                               CancellationToken ct = default, string? cacheFolder = null)
     {
+        using var cancellation = Runtime.Cancellation.Use(ct);
         var recipe = Recipe(name);
         var tokenizer = new CharTokenizer();
         var (model, card) = ZooCache.GetOrTrain(name, cacheFolder, () => new TinyGpt(recipe.Config), () =>

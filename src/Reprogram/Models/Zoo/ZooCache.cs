@@ -20,16 +20,27 @@ internal static class ZooCache
         var cardPath = Path.Combine(folder, $"{name}-v1.json");
         if (File.Exists(weights) && File.Exists(cardPath))
         {
-            var card = JsonSerializer.Deserialize<ModelCard>(File.ReadAllText(cardPath))
+            ModelCard card;
+            try
+            {
+                card = JsonSerializer.Deserialize<ModelCard>(File.ReadAllText(cardPath))
                        ?? throw new InvalidDataException($"The model card {cardPath} is empty; delete it and {weights} to retrain.");
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"The model card {cardPath} is not valid JSON ({e.Message}); delete it and {weights} to retrain.", e);
+            }
             var cached = create();
             try
             {
+                // Every check of the format first (a cache file can be truncated by a full disk or damaged), then the load.
+                Files.SafetensorsFile.ReadHeader(weights);
                 cached.load_safetensors(weights);
             }
             catch (Exception e)
             {
-                throw new InvalidDataException($"The cached model {weights} cannot be read ({e.Message}); delete it to retrain.", e);
+                cached.Dispose();
+                throw new InvalidDataException($"The cached model {weights} cannot be read ({e.Message.TrimEnd('.')}); delete it to retrain.", e);
             }
             if (ParameterChecksum.Of(cached) != card.Checksum)
             {
