@@ -201,8 +201,8 @@ TRACE_PATTERNS = [
     re.compile(r"\bin [/\\][^\s:]+\.cs:line \d+"),
 ]
 
-# .NET Interactive's Jupyter front end prints a failed value source's diagnostics as the array's type name on stderr;
-# it is its own output, shown for every failed @ lookup in any magic command, and counted apart.
+# .NET Interactive's Jupyter front end prints the diagnostics of a refused command as the array's type name on stderr;
+# it is its own output, shown after every magic command refused by validation (and every failed @ lookup), counted apart.
 DNI_DIAGNOSTIC_DUMP = "Microsoft.CodeAnalysis.Diagnostic[]"
 
 
@@ -363,6 +363,21 @@ class Files:
             self._write(os.path.join("images-bad", c, "0.png"), b"not a png")
             self._write(os.path.join("images-bad", c, "1.png"), b"")
         self.readonly_target = "/proc/version/x.csv"
+        # Hostile safetensors: a header length far beyond the file, a header that is not JSON, offsets beyond the data,
+        # an unknown dtype, and a file of the right layout whose tensors are not what --load expects.
+        header = lambda h: struct.pack("<Q", len(h)) + h
+        self.hostile = [
+            self._write("huge-header.safetensors", struct.pack("<Q", 2 ** 62) + b"{}"),
+            self._write("not-json.safetensors", header(b"<script>" + p(5).encode() + b"</script>")),
+            self._write("offsets.safetensors", header(b'{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,1000000]}}') + b"\0" * 16),
+            self._write("dtype.safetensors", header(b'{"w":{"dtype":"Q99","shape":[2],"data_offsets":[0,8]}}') + b"\0" * 8),
+            self._write("other.safetensors", header(('{"__metadata__":{"kind":"' + p(6).replace('"', "'") + '"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}').encode()) + b"\0" * 8),
+        ]
+        # What warm-up cells save (--save, --save-peft) for --load to apply; until then the paths do not exist.
+        self.saved_reprogram = os.path.join(self.root, "saved-reprogram.safetensors")
+        self.saved_prompt = os.path.join(self.root, "saved-prompt.safetensors")
+        self.saved_decoder_prompt = os.path.join(self.root, "saved-decoder-prompt.safetensors")
+        self.saved_peft = os.path.join(self.root, "saved-peft")
 
     def _write(self, name, content):
         path = os.path.join(self.root, name)
@@ -377,6 +392,8 @@ class Files:
             "task": [self.csv_ok, self.csv_injection, self.jsonl_injection, self.csv_injection_name],
             "dataset": [self.images_injection],
             "save": [os.path.join(self.root, "saved.safetensors")],
+            "save-folder": [os.path.join(self.root, "peft-out")],
+            "load": [self.saved_reprogram, self.saved_prompt, self.saved_decoder_prompt, self.saved_peft],
             "export": [os.path.join(self.root, "run.csv"), os.path.join(self.root, "run.json")],
         }.get(kind, [])
 
@@ -391,6 +408,12 @@ class Files:
         if kind in ("image-model", "text-model"):
             return common + self.checkpoints + [self.empty["safetensors"], self.binary["safetensors"], self.truncated["safetensors"],
                                                 self.empty["pt"], self.binary["pt"]]
+        if kind == "load":
+            # Saved runs of both kinds (so each directive also gets the other's file), and broken ones.
+            return common + self.valid("load") * 3 + self.hostile + self.checkpoints + \
+                [self.empty["safetensors"], self.binary["safetensors"], self.truncated["safetensors"], self.empty["pt"], self.csv_ok]
+        if kind == "save-folder":
+            return ["", " ", self.empty_folder, self.readonly_target, "/nonexistent-dir/x", self.csv_ok, os.path.join(self.root, "peft-out")]
         if kind in ("save", "export"):
             ext = ".safetensors" if kind == "save" else ".csv"
             return ["", " ", self.empty_folder, self.readonly_target, "/nonexistent-dir/x" + ext, self.missing + "/deeper/x" + ext,
@@ -539,16 +562,18 @@ class Generator:
             "--text-column": ("string", ["text", "body"]),
             "--label-column": ("string", ["label", "y"]),
             "--label-words": ("string", ["bad=terrible,good=great", "x=y"]),
+            "--test": ("int", ["2", "3"]),
         }
         if directive == "#!taxonomy":
             dims = n["dimensions"]
             return {**{f"--{d}": ("enum", v) for d, v in dims.items()},
+                    "--alignment-kind": ("enum", dims["alignment"]),
                     "--search": ("string", ["prompt", "2023", "Chen"]), "--group-by": ("enum", n["columns"]), "--sort-by": ("enum", n["columns"]),
                     "--descending": ("flag", []), "--no-chart": ("flag", [])}
         if directive == "#!manipulation":
             dims = n["dimensions"]
             return {"--name": ("name", []), "--format": ("enum", dims["format"]), "--location": ("enum", dims["location"]),
-                    "--operator": ("enum", dims["operator"]), "--alignment": ("enum", dims["alignment"]),
+                    "--operator": ("enum", dims["operator"]), "--alignment": ("enum", dims["alignment"]), "--alignment-kind": ("enum", dims["alignment"]),
                     "--description": ("string", ["a learned frame"]), "--paradigm": ("enum", dims["paradigm"])}
         if directive == "#!device":
             return {"--device": ("enum", ["cpu", "auto", "cuda", "cuda:1", "cpu:0"]), "--threads": ("int", ["1", "2"])}
@@ -562,6 +587,8 @@ class Generator:
                 "--batch": ("int", ["8", "16"]), "--lr": ("number", ["0.01", "0.1"]), "--schedule": ("enum", ["constant", "multistep", "cosine"]),
                 "--seed": ("int", ["0", "1", "7"]), "--device": ("enum", ["cpu", "auto", "cuda"]), "--baseline": ("flag", []),
                 "--feature-channels-as-labels": ("flag", []), "--recipe": ("enum", ["ilm-vp", "blm"]), "--save": ("path:save", []), "--name": ("name", []),
+                "--task": ("enum", ["digits", "fashion-mnist"]), "--task ": ("path:dataset", []), "--seeds": ("seeds", []),
+                "--export": ("path:export", []), "--load": ("path:load", []),
             }
         if directive == "#!soft-prompt":
             return {
@@ -573,6 +600,7 @@ class Generator:
                 "--reparameterise": ("int", ["8", "16"]), "--epochs": ("int", ["1"]), "--batch": ("int", ["4", "8"]),
                 "--lr": ("number", ["0.01", "0.3"]), "--max-length": ("int", ["16", "24"]), "--seed": ("int", ["0", "3"]),
                 "--device": ("enum", ["cpu", "auto", "cuda"]), "--save": ("path:save", []), "--name": ("name", []),
+                "--seeds": ("seeds", []), "--export": ("path:export", []), "--save-peft": ("path:save-folder", []), "--load": ("path:load", []),
                 "--text-column": ("string", ["text"]), "--label-column": ("string", ["label"]), "--label-words": ("string", ["bad=terrible,good=great"]),
             }
         if directive == "#!icl":
@@ -620,7 +648,19 @@ class Generator:
         tokens = self.base(directive)
         style = r.random()
         stdin_answer = None
-        if style < 0.08:
+        if directive in ("#!reprogram", "#!soft-prompt") and style < 0.06:
+            tokens += ["--load", self.quote(r.choice(self.files.inputs("load")))]
+            extra = r.random()
+            if extra < 0.3:
+                tokens += ["--task", self.quote(r.choice(self.files.valid("task") + self.files.valid("dataset") + self.files.inputs("task")
+                                                          + ["digits", "sentiment", "fortunes", "nope"]))]
+            elif extra < 0.45:
+                tokens += [r.choice(["--test", "--epochs", "--lr"]), self.quote(self.int_value(["2", "4"]))]
+            elif extra < 0.55:
+                tokens += ["--export", self.quote(r.choice(self.files.inputs("export")))]
+            if r.random() < 0.3:
+                tokens += ["--name", self.quote(self.name_value())]
+        elif style < 0.08:
             # A valid command with markup in every string option (the run must show it escaped).
             for name, (kind, valid) in options.items():
                 if kind in ("string",) and name not in ("--endpoint", "--api-key-env", "--label-words") and r.random() < 0.5:
@@ -706,6 +746,14 @@ WARMUP_CELLS = ["#!reprogram --name warm1", "#!soft-prompt --name warm2", "#!sof
 KEEPALIVE_CELL = "Math.Max(6, 7) * 6"
 
 
+def save_cells(files):
+    """Warm-up cells that save a learned manipulation or prompt, so that --load inputs include files that apply."""
+    q = json.dumps
+    return [f"#!reprogram --save {q(files.saved_reprogram)} --name warm8",
+            f"#!soft-prompt --save {q(files.saved_prompt)} --name warm9",
+            f"#!soft-prompt --model icl-rules --save {q(files.saved_decoder_prompt)} --save-peft {q(files.saved_peft)} --name warm10"]
+
+
 def names_from(kernel):
     result = kernel.run(NAMES_CELL, timeout=60)
     text = "".join(result.plain)
@@ -742,13 +790,13 @@ def fuzz(args):
     try:
         kernel.start()
         names = names_from(kernel)
-        for cell in WARMUP_CELLS:
+        gen = Generator(args.seed, names, None)
+        gen.files = Files(work, gen.payload)
+        for cell in WARMUP_CELLS + save_cells(gen.files):
             warm = kernel.run(cell, timeout=args.warmup_timeout)
             if warm.timed_out or warm.died or warm.failed:
                 failures.append(f"warm-up cell failed: {cell}: {'timed out' if warm.timed_out else 'died' if warm.died else warm.error_text()[:500]}")
         print(f"setup (kernel, #r, defaults, warm-up): {time.time() - started:.0f} s", flush=True)
-        gen = Generator(args.seed, names, None)
-        gen.files = Files(work, gen.payload)
         count = 0
         for directive in DIRECTIVES:
             row = rows[directive]
@@ -833,7 +881,7 @@ def summary_table(rows, per, seed, starts, keepalive_failures, seconds):
     lines.append("-" * len(header))
     lines.append(f"{'total':15} {total.inputs:6} {total.ok:5} {total.clear:12} {total.deaths:6} {total.hangs:5} {total.traces:6} {total.injections:10} "
                  f"{total.stdin:6} {total.seconds:7.0f}")
-    lines.append(f"(.NET Interactive's '{DNI_DIAGNOSTIC_DUMP}' line after a failed @ lookup: {total.dumps} cells; its own output, not counted as a trace)")
+    lines.append(f"(.NET Interactive's '{DNI_DIAGNOSTIC_DUMP}' line after a refused command: {total.dumps} cells; its own output, not counted as a trace)")
     return lines
 
 
