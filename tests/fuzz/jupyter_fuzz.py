@@ -890,31 +890,49 @@ def summary_table(rows, per, seed, starts, keepalive_failures, seconds):
 # ----------------------------------------------------------------------------------------------------------------
 
 MEMORY_CELLS = [
-    # The real frozen models (ImageNet ResNet-18, all-MiniLM-L6-v2, the zoo decoders, MiniLM for KATE), tiny data.
-    "#!reprogram --model resnet18 --image-size 32 --name r{i}",
-    "#!soft-prompt --name s{i}",
-    "#!icl --name i{i}",
-    "#!cot --name c{i}",
-    "#!compare --name k{i}",
+    # Every experiment command, on the real frozen models (the Fashion-MNIST CNN, loaded per run; the ImageNet ResNet-18,
+    # all-MiniLM-L6-v2, the zoo decoders and MiniLM for KATE, shared), tiny data; results exported, saved runs loaded.
+    "#!reprogram --train 64 --test 64 --export {out}/r{i}.json --name r{i}",
+    "#!soft-prompt --train 32 --test 32 --export {out}/s{i}.json --name s{i}",
+    "#!icl --queries 16 --pool 16 --shots 0,1,2 --name i{i}",
+    "#!cot --queries 8 --export {out}/c{i}.csv --name c{i}",
+    "#!compare --test 8 --name k{i}",
     "#!reprogram --model resnet18 --image-size 32 --manipulation watermark --baseline --name rb{i}",
     "#!soft-prompt --method prefix --model icl-rules --name sp{i}",
     "#!icl --selection similar --calibration both --name is{i}",
     "#!cot --mode direct,zero-shot --samples 2 --name cs{i}",
     "#!soft-prompt --method vpt-deep --name sd{i}",
+    "#!soft-prompt --load {saved_prompt} --name l{i}",
+    "#!reprogram --load {saved_reprogram} --name lr{i}",
 ]
+
+GC_CELL = 'GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect(); (GC.GetTotalMemory(true) / 1048576.0).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)'
+
+
+def managed_mb(kernel):
+    """The kernel's managed heap after a full collection (a C# cell, so it is read only where it does not disturb the curve)."""
+    result = kernel.run(GC_CELL, timeout=120)
+    m = re.search(r"(\d+\.\d)", "".join(result.plain + result.html))
+    return float(m.group(1)) if m and not result.failed else float("nan")
 
 
 def memory(args):
     work = tempfile.mkdtemp(prefix="reprogram-memory-")
     kernel = Kernel(tool_path(), args.feed, args.version, work, DEFAULTS_CELL)
+    files = Files(work, Generator(args.seed, {}, None).payload)
     curve = []
+    managed = {}
     failures = []
+    started = time.time()
     try:
         kernel.start()
-        for cell in WARMUP_CELLS:
-            kernel.run(cell, timeout=args.warmup_timeout)
+        for cell in WARMUP_CELLS + save_cells(files):
+            warm = kernel.run(cell, timeout=args.warmup_timeout)
+            if warm.failed or warm.timed_out or warm.died:
+                failures.append(f"warm-up cell {cell!r}: {'timed out' if warm.timed_out else 'died' if warm.died else warm.error_text()[:400]}")
         for i in range(1, args.cells + 1):
-            code = MEMORY_CELLS[(i - 1) % len(MEMORY_CELLS)].format(i="" if args.same_names else i)
+            code = MEMORY_CELLS[(i - 1) % len(MEMORY_CELLS)].format(
+                i="" if args.same_names else i, out=work, saved_prompt=files.saved_prompt, saved_reprogram=files.saved_reprogram)
             result = kernel.run(code, timeout=args.cell_timeout)
             if result.failed or result.timed_out or result.died:
                 failures.append(f"cell {i} {code!r}: {'timed out' if result.timed_out else 'died' if result.died else result.error_text()[:400]}")
@@ -922,17 +940,22 @@ def memory(args):
                     break
             rss = kernel.rss_mb()
             curve.append((i, code, rss, result.seconds))
-            print(f"cell {i:2}  RSS {rss:8.1f} MB  {result.seconds:5.1f} s  {code}", flush=True)
+            print(f"cell {i:2}  RSS {rss:8.1f} MB  {result.seconds:5.1f} s  {code.replace(work, '<work>')}", flush=True)
+            if i in (5, args.cells):
+                # After the RSS reading: what of it is live managed memory (results held, the C# kernel's submissions).
+                managed[i] = managed_mb(kernel)
     finally:
         kernel.stop()
     shutil.rmtree(work, ignore_errors=True)
     growth = None
     if len(curve) >= args.cells and args.cells >= 5:
         growth = curve[args.cells - 1][2] - curve[4][2]
-        print(f"resident memory after cell {args.cells} minus after cell 5: {growth:+.1f} MB (limit {args.limit_mb} MB)", flush=True)
+        print(f"resident memory after cell {args.cells} minus after cell 5: {growth:+.1f} MB (limit {args.limit_mb} MB); "
+              f"managed heap after a full collection: {managed.get(5, float('nan')):.1f} MB after cell 5, "
+              f"{managed.get(args.cells, float('nan')):.1f} MB after cell {args.cells}; {time.time() - started:.0f} s in all", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"curve": curve, "growth_mb": growth, "failures": failures}, f, indent=1)
+            json.dump({"curve": curve, "growth_mb": growth, "managed_mb": managed, "failures": failures, "seconds": time.time() - started}, f, indent=1)
     for f in failures:
         print(" - " + f, flush=True)
     if failures or growth is None or growth >= args.limit_mb:
