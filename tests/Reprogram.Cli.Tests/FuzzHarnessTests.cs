@@ -36,7 +36,7 @@ public sealed class FuzzHarnessTests(PackedPackages packages, ITestOutputHelper 
         Assert.Equal(Directives.Order(), rows.Keys.Order());
         foreach (var (directive, row) in rows)
         {
-            Assert.True(row!["inputs"]!.GetValue<int>() >= (Nightly ? 1000 : 100), $"{directive}: only {row["inputs"]} inputs");
+            Assert.True(row!["inputs"]!.GetValue<int>() >= (Nightly ? 1000 : 200), $"{directive}: only {row["inputs"]} inputs");
             foreach (var count in new[] { "deaths", "hangs", "traces", "injections" })
             {
                 Assert.True(row[count]!.GetValue<int>() == 0, $"{directive}: {row[count]} {count}");

@@ -9,9 +9,10 @@ every path option. Every cell must finish within a time limit, the kernel must s
 trace, no HTML output may carry markup that came from an input, and every 25 inputs a plain C# cell must still work.
 
     jupyter_fuzz.py fuzz   --feed DIR --version V [--per-directive N] [--seed S] [--json OUT]
-    jupyter_fuzz.py memory --feed DIR --version V [--cells 30] [--json OUT]
+    jupyter_fuzz.py memory --feed DIR --version V [--cells 30] [--same-names] [--json OUT]
+    jupyter_fuzz.py selftest
 
-REPROGRAM_FUZZ=nightly (or --per-directive) sets the size; the default is the CI size (100 per directive).
+REPROGRAM_FUZZ=nightly (1,000 per directive) or --per-directive sets the size; the default is the CI size (200 per directive).
 Exit code 0 when every assertion held, 1 otherwise, 2 for bad usage or a kernel that would not start.
 
 Huge numbers are beyond every option's documented range (10^6, 2^31 - 1, overflowing ones); values inside a range that
@@ -37,7 +38,7 @@ import zlib
 from jupyter_client.manager import KernelManager
 
 DIRECTIVES = ["#!taxonomy", "#!manipulation", "#!device", "#!reprogram", "#!soft-prompt", "#!icl", "#!cot", "#!compare"]
-CI_PER_DIRECTIVE = 100
+CI_PER_DIRECTIVE = 200
 NIGHTLY_PER_DIRECTIVE = 1000
 KEEPALIVE_EVERY = 25
 
