@@ -49,13 +49,19 @@ public sealed class FuzzHarnessTests(PackedPackages packages, ITestOutputHelper 
         Assert.Empty(report["failures"]!.AsArray());
     }
 
-    [Fact]
-    public async Task Thirty_experiment_cells_in_one_kernel_keep_resident_memory_flat()
+    /// <summary>
+    /// 30 experiment cells of every kind in one kernel: each result in a new variable (all 30 kept, as a notebook that
+    /// names its runs keeps them), or each kind rerun under one name (the previous result replaced and freed).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Thirty_experiment_cells_in_one_kernel_keep_resident_memory_flat(bool sameNames)
     {
         var json = Path.Combine(Repo.NewTempFolder("reprogram-memory-out"), "memory.json");
-        var (run, seconds) = await Harness.RunAsync(["memory", "--feed", packages.Feed, "--version", packages.Version, "--cells", "30", "--json", json],
-            TimeSpan.FromMinutes(20));
-        log.WriteLine($"memory harness: {seconds:0} s");
+        string[] args = ["memory", "--feed", packages.Feed, "--version", packages.Version, "--cells", "30", "--json", json];
+        var (run, seconds) = await Harness.RunAsync(sameNames ? [.. args, "--same-names"] : args, TimeSpan.FromMinutes(20));
+        log.WriteLine($"memory harness ({(sameNames ? "each kind rerun under one name" : "a new variable per cell")}): {seconds:0} s");
         log.WriteLine(Harness.Summary(run.Output, "cell  1"));
         Assert.False(run.TimedOut, "the memory harness did not finish:\n" + Harness.Tail(run.Output));
 
@@ -66,6 +72,7 @@ public sealed class FuzzHarnessTests(PackedPackages packages, ITestOutputHelper 
         // Every kind of experiment cell ran in the session (the harness cycles through them).
         var cells = curve.Select(point => point![1]!.GetValue<string>()).ToList();
         foreach (var directive in Directives.Skip(3)) Assert.Contains(cells, c => c.StartsWith(directive + " ", StringComparison.Ordinal));
+        Assert.Contains(cells, c => c.Contains("--load", StringComparison.Ordinal));
         double Rss(int cell) => curve[cell - 1]![2]!.GetValue<double>();
         var growth = Rss(30) - Rss(5);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"resident memory: {Rss(5):0.0} MB after cell 5, {Rss(30):0.0} MB after cell 30, {growth:+0.0;-0.0} MB"));
