@@ -119,17 +119,18 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         using var noGrad = no_grad();
         foreach (var (_, module) in named_modules())
         {
-            if (module is Conv2d conv) init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+            if (module is not Conv2d conv) continue;
+            Runtime.Cancellation.ThrowIfRequested();   // a ResNet-152's initialisation takes seconds: a cancelled load stops here too
+            init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
         }
     }
 
     /// <summary>A stage of blocks; <paramref name="width"/> is the 3x3 width (a bottleneck's output is 4 times it).</summary>
     private static Sequential Stage(int inChannels, int width, int count, int stride, bool bottleneck) =>
-        Sequential(Enumerable.Range(0, count)
-            .Select(i => (i.ToString(), bottleneck
+        Sequential(Runtime.Cancellation.Build(count, i => bottleneck
                 ? (Module<Tensor, Tensor>)new ResNetBottleneckBlock(i == 0 ? inChannels : 4 * width, width, i == 0 ? stride : 1)
-                : new ResNetBasicBlock(i == 0 ? inChannels : width, width, i == 0 ? stride : 1)))
-            .ToArray());
+                : new ResNetBasicBlock(i == 0 ? inChannels : width, width, i == 0 ? stride : 1))
+            .Select((block, i) => (i.ToString(), block)).ToArray());
 
     private static Tensor MeanImageBuffer(Tensor? meanImage)
     {

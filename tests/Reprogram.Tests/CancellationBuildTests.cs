@@ -1,0 +1,57 @@
+using Reprogram.Models.Vision;
+using Reprogram.Runtime;
+
+namespace Reprogram.Tests;
+
+/// <summary>Building a model's layers stops at a cancel (a large model's random initialisation takes seconds) and frees what it built.</summary>
+public class CancellationBuildTests
+{
+    private sealed class Part(int index, List<int> disposed) : IDisposable
+    {
+        public int Index { get; } = index;
+        public void Dispose() => disposed.Add(Index);
+    }
+
+    [Fact]
+    public void Parts_are_built_in_order_when_nothing_is_cancelled()
+    {
+        var disposed = new List<int>();
+        var parts = Cancellation.Build(4, i => new Part(i, disposed));
+        Assert.Equal([0, 1, 2, 3], parts.Select(p => p.Index));
+        Assert.Empty(disposed);
+    }
+
+    [Fact]
+    public void A_cancel_stops_the_build_and_disposes_the_parts_built()
+    {
+        using var cts = new CancellationTokenSource();
+        using var scope = Cancellation.Use(cts.Token);
+        var disposed = new List<int>();
+        var built = 0;
+        Assert.Throws<OperationCanceledException>(() => Cancellation.Build(10, i =>
+        {
+            if (++built == 3) cts.Cancel();   // cancelled while the third part is built
+            return new Part(i, disposed);
+        }));
+        Assert.Equal(3, built);                // no fourth part was started
+        Assert.Equal([0, 1, 2], disposed.Order());
+    }
+
+    [Fact]
+    public void A_part_that_fails_disposes_the_parts_before_it()
+    {
+        var disposed = new List<int>();
+        Assert.Throws<InvalidOperationException>(() => Cancellation.Build(5, i => i == 2 ? throw new InvalidOperationException("bad layer") : new Part(i, disposed)));
+        Assert.Equal([0, 1], disposed.Order());
+    }
+
+    [Fact]
+    public void A_cancelled_load_does_not_build_a_resnet()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        using var scope = Cancellation.Use(cts.Token);
+        // ResNet-152: built whole, its blocks' initialisation takes seconds; a cancelled load stops at the first block.
+        Assert.Throws<OperationCanceledException>(() => new ResNet([3, 8, 36, 3], 1000, bottleneck: true));
+    }
+}
