@@ -3,7 +3,10 @@ using Reprogram.Runtime;
 
 namespace Reprogram.Tests;
 
-/// <summary>Building a model's layers stops at a cancel (a large model's random initialisation takes seconds) and frees what it built.</summary>
+/// <summary>
+/// Building a model's layers stops at a cancel (a large model's random initialisation takes seconds) and frees what it
+/// built; a forward pass through an image model stops between blocks (a batch through a deep one takes seconds on a CPU).
+/// </summary>
 public class CancellationBuildTests
 {
     private sealed class Part(int index, List<int> disposed) : IDisposable
@@ -53,5 +56,21 @@ public class CancellationBuildTests
         using var scope = Cancellation.Use(cts.Token);
         // ResNet-152: built whole, its blocks' initialisation takes seconds; a cancelled load stops at the first block.
         Assert.Throws<OperationCanceledException>(() => new ResNet([3, 8, 36, 3], 1000, bottleneck: true));
+    }
+
+    [Fact]
+    public void A_cancelled_forward_pass_of_an_image_model_stops_between_blocks()
+    {
+        using var resnet = new ResNet([2, 2, 2, 2], 10);
+        using var vit = new VisionTransformer(new ViTConfig(ImageSize: 16, PatchSize: 8, Layers: 2, Heads: 2, HiddenSize: 8, MlpSize: 16), [0.5f, 0.5f, 0.5f], [0.5f, 0.5f, 0.5f]);
+        using var noGrad = TorchSharp.torch.no_grad();
+        using var images = TorchSharp.torch.rand(2, 3, 16, 16);
+        using (resnet.Forward(images)) { }   // not cancelled: runs
+        using (vit.Forward(images)) { }
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        using var scope = Cancellation.Use(cts.Token);
+        Assert.Throws<OperationCanceledException>(() => resnet.Forward(images));
+        Assert.Throws<OperationCanceledException>(() => vit.Forward(images));
     }
 }

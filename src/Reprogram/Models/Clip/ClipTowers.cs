@@ -182,6 +182,7 @@ public sealed class ClipVisionTower : Module<Tensor, Tensor>, IPatchTokenModel
         var h = pre_norm.forward(tokens);
         for (var i = 0; i < blocks.Count; i++)
         {
+            Runtime.Cancellation.ThrowIfRequested();   // a batch through a CLIP image tower takes seconds on a CPU: a cancelled cell stops between layers
             if (hidden is not null) h = hidden.LayerInput(i, h);
             h = blocks[i].Forward(h, causal: false, hidden?.PrefixKeyValues(i, h.shape[0]), keyMask: null);
         }

@@ -125,6 +125,7 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>, IPatchTokenModel
         var h = tokens;
         for (var i = 0; i < blocks.Count; i++)
         {
+            Runtime.Cancellation.ThrowIfRequested();   // a batch through ViT-B takes seconds on a CPU: a cancelled cell stops between layers
             if (hidden is not null) h = hidden.LayerInput(i, h);
             h = blocks[i].Forward(h, causal: false, hidden?.PrefixKeyValues(i, h.shape[0]), keyMask: null);
         }
