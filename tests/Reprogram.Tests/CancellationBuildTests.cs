@@ -59,18 +59,23 @@ public class CancellationBuildTests
     }
 
     [Fact]
-    public void A_cancelled_forward_pass_of_an_image_model_stops_between_blocks()
+    public void A_cancelled_forward_pass_of_an_image_model_or_encoder_stops_between_blocks()
     {
+        using var bert = new Reprogram.Models.Text.BertEncoder(new Reprogram.Models.Text.BertConfig(VocabularySize: 10, HiddenSize: 8, Layers: 2, Heads: 2, IntermediateSize: 16, MaxPositions: 8));
+        using var ids = TorchSharp.torch.tensor(new long[] { 1, 2, 3, 4 }).view(1, 4);
+        using var mask = TorchSharp.torch.ones(1, 4, dtype: TorchSharp.torch.ScalarType.Int64);
         using var resnet = new ResNet([2, 2, 2, 2], 10);
         using var vit = new VisionTransformer(new ViTConfig(ImageSize: 16, PatchSize: 8, Layers: 2, Heads: 2, HiddenSize: 8, MlpSize: 16), [0.5f, 0.5f, 0.5f], [0.5f, 0.5f, 0.5f]);
         using var noGrad = TorchSharp.torch.no_grad();
         using var images = TorchSharp.torch.rand(2, 3, 16, 16);
         using (resnet.Forward(images)) { }   // not cancelled: runs
         using (vit.Forward(images)) { }
+        using (bert.Forward(ids, mask)) { }
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         using var scope = Cancellation.Use(cts.Token);
         Assert.Throws<OperationCanceledException>(() => resnet.Forward(images));
         Assert.Throws<OperationCanceledException>(() => vit.Forward(images));
+        Assert.Throws<OperationCanceledException>(() => bert.Forward(ids, mask));
     }
 }

@@ -123,6 +123,7 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
         var h = embeddingNorm.forward(embeddings + positionEmbeddings.forward(positions) + tokenTypeEmbeddings.forward(types));
         for (var layer = 0; layer < layers.Count; layer++)
         {
+            Runtime.Cancellation.ThrowIfRequested();   // a batch through a 12-layer encoder takes seconds on a CPU: a cancelled cell stops between layers
             if (hidden is not null)
             {
                 h = hidden.LayerInput(layer, h);
