@@ -1,3 +1,4 @@
+using Microsoft.DotNet.Interactive.Formatting;
 using Microsoft.DotNet.Interactive.Events;
 
 namespace Reprogram.Interactive.Tests;
@@ -28,6 +29,10 @@ public class CompareDirectiveTests : KernelTestBase
         Assert.Contains("Test accuracy by location", html);                // a chart per dimension that differs
         Assert.Contains("unchanged ✓", html);
         Assert.Equal(1 + 4 * 2, File.ReadAllLines(export).Length);
+        // 8 rows x 2 seeds of loading, training and evaluating: one live display, updated in place.
+        static bool IsProgress(IEnumerable<FormattedValue> values) => values.Any(v => v.Value.Contains(", seed "));
+        Assert.Single(result.Events.OfType<DisplayedValueProduced>(), e => IsProgress(e.FormattedValues));
+        Assert.True(result.Events.OfType<DisplayedValueUpdated>().Count(e => IsProgress(e.FormattedValues)) > 16);
         var check = await SubmitOk("cmp.Rows.Count == 8 && cmp.SameTestExamples && cmp.FrozenUnchanged");
         Assert.Equal(true, check.Events.OfType<ReturnValueProduced>().Single().Value);
         var json = Path.Combine(folder, "comparison.json");

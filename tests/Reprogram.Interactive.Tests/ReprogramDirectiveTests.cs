@@ -1,3 +1,4 @@
+using SixLabors.ImageSharp;
 using Microsoft.DotNet.Interactive.Events;
 
 namespace Reprogram.Interactive.Tests;
@@ -48,6 +49,30 @@ public class ReprogramDirectiveTests : KernelTestBase
         var message = await SubmitFails($"#!reprogram --model fashion-cnn --dataset /nonexistent/folder --epochs 1");
         Assert.Contains("/nonexistent/folder", message);
         await AssertKernelStillUsable();
+    }
+
+    [Fact]
+    public async Task An_image_folder_of_ones_own_is_the_task_and_is_checked()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "rp-image-folder-" + Guid.NewGuid().ToString("N"));
+        foreach (var (label, shade) in new[] { ("dark", 30), ("light", 220) })
+        {
+            Directory.CreateDirectory(Path.Combine(folder, label));
+            for (var i = 0; i < 6; i++)
+            {
+                using var image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(12, 12, new SixLabors.ImageSharp.PixelFormats.L8((byte)(shade + 3 * i)));
+                image.SaveAsPng(Path.Combine(folder, label, $"{i}.png"));
+            }
+        }
+        var html = string.Join("\n", Html(await SubmitOk($"#!reprogram --model fashion-cnn --image-folder {folder} --train 8 --test 4 --epochs 1 --batch 4 --alignment linear --name own")));
+        Assert.Contains("unchanged", html);
+        var task = await SubmitOk("own.Options.Dataset");
+        Assert.Equal(folder, task.Events.OfType<ReturnValueProduced>().Single().Value);
+
+        Assert.Contains("both name the task", await SubmitFails($"#!reprogram --model fashion-cnn --image-folder {folder} --task digits --epochs 1"));
+        Assert.Contains("/nonexistent/images", await SubmitFails("#!reprogram --model fashion-cnn --image-folder /nonexistent/images --epochs 1"));
+        await AssertKernelStillUsable();
+        Directory.Delete(folder, true);
     }
 
     [Fact]

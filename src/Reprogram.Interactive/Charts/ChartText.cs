@@ -4,7 +4,7 @@ namespace Reprogram.Interactive.Charts;
 /// Text for Plotly, which draws titles, trace names, tick labels and hover labels as a subset of HTML (&lt;b&gt;, &lt;br&gt;,
 /// &lt;a href&gt;, ...) and decodes the entities &amp;amp; &amp;lt; &amp;gt; and &amp;#N;. Data that reaches a chart (model paths,
 /// class names from an image folder or a CSV file, label words, setting names with a user's trigger or template) goes
-/// through <see cref="E"/>, so it is drawn as the characters it is and never as markup.
+/// through <see cref="E(string?)"/>, so it is drawn as the characters it is and never as markup.
 /// </summary>
 public static class ChartText
 {

@@ -176,8 +176,8 @@ internal static class DirectiveValues
 }
 
 /// <summary>
-/// The live view of a run in a cell: one display per training run, updated in place with the progress bar and the loss
-/// and accuracy so far; an evaluation (prompt instruction) updates one display with the settings and queries done.
+/// The live view of a cell's runs: one display, updated in place with the current training run's progress bar and its loss
+/// and accuracy so far, or with the evaluation's settings and queries done.
 /// </summary>
 internal sealed class LiveProgress(KernelInvocationContext context)
 {
@@ -208,9 +208,10 @@ internal sealed class LiveProgress(KernelInvocationContext context)
 
     private void Start(string name)
     {
+        // One display per cell, updated in place: a comparison's hundreds of runs would otherwise leave a progress
+        // bar each in the notebook; the new run's curve starts afresh in the same place.
         run = name;
         history.Clear();
-        display = null;
     }
 
     private void Show(string html)

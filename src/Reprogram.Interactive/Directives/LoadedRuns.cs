@@ -70,7 +70,7 @@ internal static class LoadedRuns
         $"{r.Result.Name}: {r.Records.Count} predictions on {r.Inputs}" + (r.Accuracy is { } a ? $", accuracy {a * 100:0.0}%" : ", no labels");
 
     /// <summary>The --load request of a #!reprogram cell (the data: --task or its older name --dataset).</summary>
-    public static LoadRequest LoadRequest(this RunReprogramming c) => Request(c.Load!, OptionAliases.Merge(c.Task, c.Dataset, "--task", "--dataset"),
+    public static LoadRequest LoadRequest(this RunReprogramming c) => Request(c.Load!, c.TaskOrFolder(),
         c.Model, c.Test, c.Device, c.Name, null,
         [
             ("--train", c.Train is not null), ("--manipulation", c.Manipulation is not null), ("--pad-width", c.PadWidth is not null),

@@ -42,6 +42,20 @@ public sealed class RunReprogramming : KernelDirectiveCommand
     public string? Task { get; set; }
     public string? Seeds { get; set; }
     public string? Load { get; set; }
+    public string? ImageFolder { get; set; }
+
+    /// <summary>The task named by --task, its older name --dataset, or --image-folder (a folder of the user's images); null when none is given.</summary>
+    public string? TaskOrFolder()
+    {
+        var task = OptionAliases.Merge(Task, Dataset, "--task", "--dataset");
+        if (ImageFolder is null) return task;
+        if (task is not null) throw new ArgumentException($"--image-folder '{ImageFolder}' and --task '{task}' both name the task: give one of them.");
+        if (!Directory.Exists(ImageFolder))
+        {
+            throw new ArgumentException($"--image-folder: there is no folder at {Path.GetFullPath(ImageFolder)} (it needs one sub-folder of images per class).");
+        }
+        return ImageFolder;
+    }
 
     public ReprogramOptions ToOptions()
     {
@@ -49,7 +63,7 @@ public sealed class RunReprogramming : KernelDirectiveCommand
         var options = d with
         {
             Model = Model ?? d.Model,
-            Dataset = OptionAliases.Merge(Task, Dataset, "--task", "--dataset") ?? d.Dataset,
+            Dataset = TaskOrFolder() ?? d.Dataset,
             TrainCount = Int(Train, "--train") ?? d.TrainCount,
             TestCount = Int(Test, "--test") ?? d.TestCount,
             Manipulation = Manipulation?.ToLowerInvariant() ?? d.Manipulation,
@@ -100,7 +114,8 @@ internal static class ReprogramDirective
                 .AddCompletions(() => ReprogramOptions.Models),
             new KernelDirectiveParameter("--task", "fashion-mnist, digits, or a folder with one sub-folder per class (the older name --dataset still works). Default fashion-mnist.")
                 .AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Image && !e.IsPattern).Select(e => e.Name)),
-            OptionAliases.Parameter("--dataset", "--task").AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Image && !e.IsPattern).Select(e => e.Name)),
+            new KernelDirectiveParameter("--image-folder", "Your own images: a folder with one sub-folder per class (.png, .jpg, .bmp, ...); the same as --task FOLDER."),
+                        OptionAliases.Parameter("--dataset", "--task").AddCompletions(() => Registries.Tasks.Entries.Where(e => e.Modality == TaskModality.Image && !e.IsPattern).Select(e => e.Name)),
             new KernelDirectiveParameter("--train", "Training examples (a class-balanced subset chosen by the seed). Default 1000 (every default: ReprogramOptions.SessionDefaults).") { TypeHint = "number" },
             new KernelDirectiveParameter("--test", "Test examples. Default 500.") { TypeHint = "number" },
             new KernelDirectiveParameter("--manipulation", "pad (ILM-VP frame), watermark (full image), patch, parametric (learned 1x1 transform) or none. Default pad.")

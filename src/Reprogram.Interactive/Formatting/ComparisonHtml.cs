@@ -66,21 +66,7 @@ public static class ComparisonHtml
         yield return $"<b>{E(row.Method.Name)}</b>" +
                      Sources(row) +
                      (r.Stop == Training.StopReason.Completed ? "" : $"<br><span class=\"rp-error\">{E(r.StopMessage)}</span>");
-        if (r.Coordinates is { } c)
-        {
-            yield return E(TaxonomyNames.Of(c.TypicalParadigm));
-            yield return Badge(TaxonomyNames.Of(c.Format));
-            yield return Badge(TaxonomyNames.Of(c.Location));
-            yield return Badge(TaxonomyNames.Of(c.Operator));
-        }
-        else
-        {
-            yield return "<span class=\"rp-note\">no input manipulation</span>";
-            yield return "—";
-            yield return "—";
-            yield return "—";
-        }
-        yield return Badge(TaxonomyNames.Of(r.AlignmentKind));
+        foreach (var cell in CoordinateCells(r.Coordinates, r.AlignmentKind)) yield return cell;
         yield return Invariant($"<b>{row.TestAccuracy * 100:0.0}%</b> ± {row.TestAccuracySd * 100:0.0}") +
                      $"<br><span class=\"rp-note\">per seed: {E(string.Join(", ", r.TestAccuracyPerSeed.Select(a => Invariant($"{a * 100:0}"))))}</span>";
         yield return (r.LabelledExamples ?? 0).ToString(CultureInfo.InvariantCulture);

@@ -32,6 +32,29 @@ internal static class Html
 
     public static string Badges(IEnumerable<string> values) => string.Concat(values.Select(Badge));
 
+    /// <summary>
+    /// A result's place in the taxonomy as five table cells: paradigm, format, location and operator badges of its input
+    /// manipulation (dashes where there is none: only the output is aligned), then its alignment's badge.
+    /// </summary>
+    public static IEnumerable<string> CoordinateCells(Coordinates? coordinates, OutputAlignment alignment)
+    {
+        if (coordinates is { } c)
+        {
+            yield return E(TaxonomyNames.Of(c.TypicalParadigm));
+            yield return Badge(TaxonomyNames.Of(c.Format));
+            yield return Badge(TaxonomyNames.Of(c.Location));
+            yield return Badge(TaxonomyNames.Of(c.Operator));
+        }
+        else
+        {
+            yield return "<span class=\"rp-note\">no input manipulation</span>";
+            yield return "—";
+            yield return "—";
+            yield return "—";
+        }
+        yield return Badge(TaxonomyNames.Of(alignment));
+    }
+
     public static string Table(IEnumerable<string> headers, IEnumerable<IEnumerable<string>> rowsOfHtml, string? cssClass = null)
     {
         var sb = new StringBuilder();

@@ -28,22 +28,7 @@ public static class ResultHtml
     {
         yield return $"<b>{E(r.Name)}</b><br><span class=\"rp-note\">{E(r.Model)}; {E(r.Task)}</span>" +
                      (r.Stop == StopReason.Completed ? "" : $"<br><span class=\"rp-error\">{E(r.StopMessage)}</span>");
-        if (r.Coordinates is { } c)
-        {
-            yield return E(TaxonomyNames.Of(c.TypicalParadigm));
-            yield return Badge(TaxonomyNames.Of(c.Format));
-            yield return Badge(TaxonomyNames.Of(c.Location));
-            yield return Badge(TaxonomyNames.Of(c.Operator));
-        }
-        else
-        {
-            // No input manipulation: only the output is aligned (a linear probe or a bare label mapping).
-            yield return "<span class=\"rp-note\">no input manipulation</span>";
-            yield return "—";
-            yield return "—";
-            yield return "—";
-        }
-        yield return Badge(TaxonomyNames.Of(r.AlignmentKind));
+        foreach (var cell in CoordinateCells(r.Coordinates, r.AlignmentKind)) yield return cell;
         foreach (var m in metricNames) yield return r.Metric(m) is { } v ? $"{v * 100:0.0}%" : "";
         yield return $"{r.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture)} / {r.FrozenParameters.ToString("N0", CultureInfo.InvariantCulture)}" +
                      $"<br><span class=\"rp-note\">{(r.FrozenParameters > 0 ? 100.0 * r.TrainableParameters / r.FrozenParameters : 0):0.###}% of the model</span>";

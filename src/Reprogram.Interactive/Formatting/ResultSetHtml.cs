@@ -48,21 +48,7 @@ public static class ResultSetHtml
         yield return $"<b>{E(r.Name)}</b>" + (r.Budget is { } b ? Invariant($"<br><span class=\"rp-note\">budget {b}</span>") : "");
         yield return E(r.Model);
         yield return E(r.Task);
-        if (r.Coordinates is { } c)
-        {
-            yield return E(TaxonomyNames.Of(c.TypicalParadigm));
-            yield return Badge(TaxonomyNames.Of(c.Format));
-            yield return Badge(TaxonomyNames.Of(c.Location));
-            yield return Badge(TaxonomyNames.Of(c.Operator));
-        }
-        else
-        {
-            yield return "<span class=\"rp-note\">no input manipulation</span>";
-            yield return "—";
-            yield return "—";
-            yield return "—";
-        }
-        yield return Badge(TaxonomyNames.Of(r.AlignmentKind));
+        foreach (var cell in CoordinateCells(r.Coordinates, r.AlignmentKind)) yield return cell;
         yield return r.TestAccuracy is { } a
             ? Invariant($"<b>{a * 100:0.0}%</b> ± {(r.TestAccuracySd ?? 0) * 100:0.0}") +
               $"<br><span class=\"rp-note\">seeds {E(string.Join(",", r.Seeds))}: {E(string.Join(", ", r.TestAccuracyPerSeed.Select(x => Invariant($"{x * 100:0}"))))}</span>"
