@@ -2,32 +2,61 @@ using System.Diagnostics;
 using Microsoft.DotNet.Interactive.Commands;
 using Microsoft.DotNet.Interactive.Events;
 using Reprogram.Runtime;
+using TorchSharp.PyBridge;
 using Xunit.Abstractions;
 
 namespace Reprogram.Interactive.Tests;
 
 /// <summary>
-/// The kernel's Cancel command (what Polyglot Notebooks sends) stops every experiment directive in every phase: training,
-/// evaluation, in-context scoring, KATE's embedding of the demonstration pool, generation, a comparison, and the
-/// first-use training of a zoo model. .NET Interactive fails the cell at once ("Command cancelled."); what is measured
-/// is how long the work itself takes to stop (<see cref="ComputeThread.Running"/> back to 0), under whatever load the
-/// machine has. Each test then runs a normal cell and a small experiment in the same kernel. Latencies are printed
-/// (and summarised in the report); the bound asserted (15 s) only catches work that ignores the cancel, it is not a
-/// benchmark.
+/// The kernel's Cancel command (what Polyglot Notebooks sends) stops every experiment directive in every phase: loading
+/// a checkpoint file, training, evaluation, in-context scoring, KATE's embedding of the demonstration pool, generation, a
+/// comparison, and the first-use training of a zoo model. .NET Interactive fails the cell at once ("Command
+/// cancelled."); what is measured is how long the work itself takes to stop (<see cref="ComputeThread.Running"/> back to
+/// 0), under whatever load the machine has. Each test then checks that what was done before the cancelled cell is kept
+/// (a variable defined before it), runs a normal cell and, where it is quick, a small experiment in the same kernel.
+/// Latencies are printed, per cancel and as a "LATENCY |" summary line per directive and phase (the maximum over
+/// REPROGRAM_CANCEL_REPEATS cancels, default 1); the bound asserted (15 s) only catches work that ignores the cancel:
+/// timings on a shared machine are too noisy for the 1 s the issue asks, which the printed numbers are compared with.
 /// </summary>
 public class CancellationTests(ITestOutputHelper output) : KernelTestBase
 {
     /// <summary>What must not be exceeded for the test to pass: a cancel that reached no check would take minutes.</summary>
     private static readonly TimeSpan StopBound = TimeSpan.FromSeconds(15);
 
+    /// <summary>Cancels per test (REPROGRAM_CANCEL_REPEATS, default 1): more give the worst case a closing note reports.</summary>
+    private static int Repeats => int.TryParse(Environment.GetEnvironmentVariable("REPROGRAM_CANCEL_REPEATS"), out var n) && n > 0 ? n : 1;
+
+    /// <summary>Cancels <paramref name="cell"/> <see cref="Repeats"/> times, <paramref name="after"/> after its work started; the slowest stop.</summary>
     private async Task<TimeSpan> CancelWhileRunning(string directive, string cell, TimeSpan after)
+    {
+        // What was done before the cancelled cell is kept: a variable of an earlier cell survives every cancel.
+        await SubmitOk("var keptAcrossCancels = 41;");
+        var answered = TimeSpan.Zero;
+        var stopped = TimeSpan.Zero;
+        for (var repeat = 1; repeat <= Repeats; repeat++)
+        {
+            var (a, s) = await CancelOnce(directive, cell, after, repeat);
+            (answered, stopped) = (a > answered ? a : answered, s > stopped ? s : stopped);
+        }
+        var kept = await SubmitOk("keptAcrossCancels + 1");
+        Assert.Equal(42, kept.Events.OfType<ReturnValueProduced>().Single().Value);
+        output.WriteLine($"LATENCY | {directive} | cell answered (max) {answered.TotalMilliseconds:0} ms | work stopped (max) {stopped.TotalMilliseconds:0} ms | " +
+                         $"{Repeats} cancel(s), each {after.TotalSeconds:0.##} s after the work started");
+        return stopped;
+    }
+
+    private async Task<(TimeSpan Answered, TimeSpan Stopped)> CancelOnce(string directive, string cell, TimeSpan after, int repeat)
     {
         Assert.True(await ComputeThread.WaitUntilIdleAsync(TimeSpan.FromSeconds(60)), "work of an earlier cell is still running");
         var running = Submit(cell);
         var waited = Stopwatch.StartNew();
-        while (ComputeThread.Running == 0 && !running.IsCompleted && waited.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(10);
+        while (ComputeThread.Running == 0 && !running.IsCompleted && waited.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(5);
         await Task.Delay(after);
-        Assert.False(running.IsCompleted, $"{directive}: the cell ended before the cancel; make it longer");
+        if (running.IsCompleted)
+        {
+            var ended = await running;
+            Assert.Fail($"{directive}, cancel {repeat}: the cell ended before the cancel ({ended.Events.OfType<CommandFailed>().FirstOrDefault()?.Message ?? "it succeeded"}); make it longer");
+        }
         Assert.True(ComputeThread.Running > 0, $"{directive}: no work is running");
 
         var clock = Stopwatch.StartNew();
@@ -36,15 +65,34 @@ public class CancellationTests(ITestOutputHelper output) : KernelTestBase
         var answered = clock.Elapsed;
         var stopped = await ComputeThread.WaitUntilIdleAsync(TimeSpan.FromSeconds(120));
         var latency = clock.Elapsed;
-        output.WriteLine($"{directive}: the cell answered {answered.TotalMilliseconds:0} ms after Cancel; the work stopped after {latency.TotalMilliseconds:0} ms " +
-                         $"(cancelled {after.TotalSeconds:0.#} s after it started)");
+        output.WriteLine($"{directive}, cancel {repeat}: the cell answered {answered.TotalMilliseconds:0} ms after Cancel; the work stopped after {latency.TotalMilliseconds:0} ms " +
+                         $"(cancelled {after.TotalSeconds:0.##} s after it started)");
         Assert.True(stopped, $"{directive}: the work was still running 2 minutes after the cancel");
         var failure = result.Events.OfType<CommandFailed>().FirstOrDefault();
         Assert.NotNull(failure);
         Assert.Contains("cancel", failure!.Message, StringComparison.OrdinalIgnoreCase);
         Assert.True(latency < StopBound, $"{directive}: the work took {latency.TotalSeconds:0.0} s to stop after the cancel");
         await AssertKernelStillUsable();
-        return latency;
+        return (answered, latency);
+    }
+
+    [Fact]
+    public async Task Reprogram_stops_while_loading_a_checkpoint_file()
+    {
+        // A torchvision-layout ResNet-50 state dict (25.6 M parameters, about 100 MB of safetensors): building the model
+        // and reading the file is the loading phase; the cancel comes 0.2 s after the work started.
+        var folder = Directory.CreateTempSubdirectory("reprogram-cancel-load-").FullName;
+        try
+        {
+            var file = Path.Combine(folder, "resnet50.safetensors");
+            using (var resnet50 = new Reprogram.Models.Vision.ResNet([3, 4, 6, 3], 1000, bottleneck: true)) resnet50.save_safetensors(file);
+            await CancelWhileRunning("#!reprogram --model <ResNet-50 .safetensors> (loading)",
+                $"#!reprogram --model {file} --dataset digits --manipulation pad --train 20 --test 20 --epochs 1", TimeSpan.FromSeconds(0.2));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     [Fact]
@@ -89,7 +137,7 @@ public class CancellationTests(ITestOutputHelper output) : KernelTestBase
     [Fact]
     public async Task Icl_stops_during_generation()
     {
-        await CancelWhileRunning("#!icl --scoring generation", "#!icl --model icl-rules --shots 4 --scoring generation --queries 2000 --seeds 5", TimeSpan.FromSeconds(3));
+        await CancelWhileRunning("#!icl --scoring generation", "#!icl --model icl-rules --shots 8 --scoring generation --queries 3000 --seeds 10 --no-cache", TimeSpan.FromSeconds(3));
     }
 
     [Fact]
@@ -116,7 +164,7 @@ public class CancellationTests(ITestOutputHelper output) : KernelTestBase
         Environment.SetEnvironmentVariable("REPROGRAM_CACHE", cache);
         try
         {
-            await CancelWhileRunning("#!icl on a zoo model's first use (training it)", "#!icl --model icl-rules --shots 0 --queries 5 --seeds 1", TimeSpan.FromSeconds(5));
+            await CancelWhileRunning("#!icl on a zoo model's first use (training icl-rules)", "#!icl --model icl-rules --shots 0 --queries 5 --seeds 1", TimeSpan.FromSeconds(5));
             // A half-trained zoo model is not kept: the next use trains it from the start.
             var models = Path.Combine(cache, "models");
             Assert.False(Directory.Exists(models) && Directory.EnumerateFiles(models).Any(), $"files were cached: {string.Join(", ", Directory.Exists(models) ? Directory.GetFiles(models) : [])}");

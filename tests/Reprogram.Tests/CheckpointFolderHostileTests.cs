@@ -14,7 +14,8 @@ namespace Reprogram.Tests;
 /// <summary>
 /// Bad Hugging Face checkpoint folders are refused by name: a config.json that names an unknown architecture, is not
 /// JSON, or has sizes that cannot be these weights; missing tensors; pickle weights only (never unpickled); a shard
-/// index that points outside the folder; corrupt tokenizer files of every kind the loaders read.
+/// index that points outside the folder; integer (quantized) tensors in a weight's place; corrupt tokenizer files of
+/// every kind the loaders read.
 /// </summary>
 public sealed class CheckpointFolderHostileTests(ITestOutputHelper output) : IDisposable
 {
@@ -89,6 +90,41 @@ public sealed class CheckpointFolderHostileTests(ITestOutputHelper output) : IDi
         var encoder = NewFolder(("config.json", BertConfig), ("vocab.txt", BertVocabulary));
         Weights(encoder, ("embeddings.word_embeddings.weight", [10, 8]));
         Refused<InvalidDataException>(() => EncoderCheckpoint.Load(encoder), "missing tensor 'encoder.layer.0.attention.self.query.weight'", encoder);
+    }
+
+    [Fact]
+    public void A_weight_stored_as_integers_is_refused_by_name_not_converted()
+    {
+        // Wrong dtype: a quantized checkpoint's int8 values (or any integer tensor) in a weight's place would otherwise
+        // be converted silently into a model that computes nonsense.
+        static void IntegerWeights(string path, params (string Name, long[] Shape)[] tensors)
+        {
+            var dict = tensors.ToDictionary(t => t.Name, t => ones(t.Shape, dtype: ScalarType.Int8));
+            Safetensors.SaveStateDict(path, dict);
+            foreach (var t in dict.Values) t.Dispose();
+        }
+
+        var decoder = NewFolder(("config.json", Gpt2Config));
+        IntegerWeights(Path.Combine(decoder, "model.safetensors"), ("wte.weight", [10, 8]));
+        Refused<InvalidDataException>(() => CheckpointLoader.Load(decoder), "tensor 'wte.weight' is Int8, not floating point", Path.Combine(decoder, "model.safetensors"));
+
+        var encoder = NewFolder(("config.json", BertConfig), ("vocab.txt", BertVocabulary));
+        IntegerWeights(Path.Combine(encoder, "model.safetensors"), ("embeddings.word_embeddings.weight", [10, 8]));
+        Refused<InvalidDataException>(() => EncoderCheckpoint.Load(encoder), "'embeddings.word_embeddings.weight' is Int8, not floating point", encoder);
+
+        var vit = NewFolder(("config.json", "{\"model_type\": \"vit\", \"image_size\": 8, \"patch_size\": 4, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"hidden_size\": 8, \"intermediate_size\": 16}"));
+        IntegerWeights(Path.Combine(vit, "model.safetensors"), ("embeddings.cls_token", [1, 1, 8]));
+        Refused<InvalidDataException>(() => ViTLoader.LoadHuggingFace(vit), "'embeddings.cls_token' is Int8, not floating point", Path.Combine(vit, "model.safetensors"));
+
+        // A whole torchvision ResNet-18 state dict with one weight as int8 (its int64 num_batches_tracked buffers are fine).
+        var resnetFile = Path.Combine(temp, "resnet18-int8.safetensors");
+        using (var resnet = new ResNet([2, 2, 2, 2], 1000))
+        {
+            var dict = resnet.state_dict().ToDictionary(kv => kv.Key, kv => kv.Key == "conv1.weight" ? ones(kv.Value.shape, dtype: ScalarType.Int8) : kv.Value);
+            Safetensors.SaveStateDict(resnetFile, dict);
+            dict["conv1.weight"].Dispose();
+        }
+        Refused<InvalidDataException>(() => ResNetLoader.Load(resnetFile), resnetFile, "1 tensor(s) of the wrong type: 'conv1.weight' is Int8, not floating point");
     }
 
     [Theory]

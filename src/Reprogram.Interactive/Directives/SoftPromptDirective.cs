@@ -53,7 +53,8 @@ public sealed class RunPromptTuning : KernelDirectiveCommand
         {
             Method = OptionAliases.Merge(Manipulation is null ? null : OptionAliases.PromptTuningMethod(Manipulation),
                 Method is null ? null : OptionAliases.PromptTuningMethod(Method), "--manipulation", "--method") ?? d.Method,
-            Model = Model?.ToLowerInvariant() ?? d.Model,
+            // A registry name in any case; a checkpoint folder's path as given (paths are case-sensitive).
+            Model = Model is null ? d.Model : PromptTuningOptions.Models.Contains(Model.ToLowerInvariant()) ? Model.ToLowerInvariant() : Model,
             Task = Task ?? d.Task,
             TrainCount = Int(Train, "--train") ?? d.TrainCount,
             TestCount = Int(Test, "--test") ?? d.TestCount,

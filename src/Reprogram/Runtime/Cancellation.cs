@@ -29,6 +29,30 @@ public static class Cancellation
     /// <summary>Throws <see cref="OperationCanceledException"/> when the current run was cancelled.</summary>
     public static void ThrowIfRequested() => current.Value.ThrowIfCancellationRequested();
 
+    /// <summary>
+    /// Builds <paramref name="count"/> parts (a model's layers) in order, checking for a cancel before each: building a
+    /// deep model runs every layer's random initialisation, which takes seconds for a large one, before its weights are
+    /// read. On a cancel (or any failure) the parts built so far are disposed.
+    /// </summary>
+    public static T[] Build<T>(int count, Func<int, T> part) where T : IDisposable
+    {
+        var parts = new List<T>(count);
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                ThrowIfRequested();
+                parts.Add(part(i));
+            }
+            return parts.ToArray();
+        }
+        catch
+        {
+            foreach (var p in parts) p.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Restores the token that was current before <see cref="Use"/>.</summary>
     public readonly struct Scope(CancellationToken previous) : IDisposable
     {

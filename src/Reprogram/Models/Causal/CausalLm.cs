@@ -466,6 +466,11 @@ public static class CheckpointLoader
                     problems.Add($"tensor '{source}' in {files[source]}: expected shape {Shape(expected)}, found {Shape(t.shape)}");
                     continue;
                 }
+                if (Files.CheckpointFolder.NotAWeight(source, t, parameter) is { } notAWeight)
+                {
+                    problems.Add($"tensor {notAWeight} in {files[source]}");
+                    continue;
+                }
                 parameter.copy_((conv ? t.t() : t).to(parameter.dtype));
             }
         }

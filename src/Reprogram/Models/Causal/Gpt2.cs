@@ -88,7 +88,7 @@ internal sealed class Gpt2Transformer : Module
     {
         wte = Embedding(config.VocabularySize, config.HiddenSize);
         wpe = Embedding(config.MaxPositions, config.HiddenSize);
-        h = new ModuleList<Gpt2Block>(Enumerable.Range(0, config.Layers).Select(_ => new Gpt2Block(config)).ToArray());
+        h = new ModuleList<Gpt2Block>(Runtime.Cancellation.Build(config.Layers, _ => new Gpt2Block(config)));
         ln_f = LayerNorm(config.HiddenSize, config.NormEpsilon);
         RegisterComponents();
     }

@@ -127,7 +127,7 @@ internal sealed class LlamaBackbone : Module
     public LlamaBackbone(CausalLmConfig config) : base("model")
     {
         embed_tokens = Embedding(config.VocabularySize, config.HiddenSize);
-        layers = new ModuleList<LlamaBlock>(Enumerable.Range(0, config.Layers).Select(_ => new LlamaBlock(config)).ToArray());
+        layers = new ModuleList<LlamaBlock>(Runtime.Cancellation.Build(config.Layers, _ => new LlamaBlock(config)));
         norm = new RmsNorm(config.HiddenSize, config.NormEpsilon);
         RegisterComponents();
     }

@@ -32,7 +32,7 @@ public sealed class TinyGpt : Module<Tensor, Tensor>, ICausalLm
         this.config = config;
         wte = Embedding(config.VocabularySize, config.HiddenSize);
         wpe = Embedding(config.MaxPositions, config.HiddenSize);
-        blocks = new ModuleList<GptBlock>(Enumerable.Range(0, config.Layers).Select(_ => new GptBlock(config)).ToArray());
+        blocks = new ModuleList<GptBlock>(Runtime.Cancellation.Build(config.Layers, _ => new GptBlock(config)));
         lnF = LayerNorm(config.HiddenSize);
         head = Linear(config.HiddenSize, config.VocabularySize, hasBias: false);
         RegisterComponents();

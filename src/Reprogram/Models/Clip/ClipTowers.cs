@@ -37,8 +37,8 @@ public sealed class ClipTextTower : Module<Tensor, Tensor>, ITokenModel
         ProjectionSize = projectionSize;
         token_embedding = Embedding(config.VocabularySize, config.HiddenSize);
         position_embedding = Embedding(config.MaxPositions, config.HiddenSize);
-        blocks = new ModuleList<PreNormBlock>(Enumerable.Range(0, config.Layers)
-            .Select(_ => new PreNormBlock(config.HiddenSize, config.Heads, config.MlpSize, config.LayerNormEpsilon, config.Activation)).ToArray());
+        blocks = new ModuleList<PreNormBlock>(Runtime.Cancellation.Build(config.Layers,
+            _ => new PreNormBlock(config.HiddenSize, config.Heads, config.MlpSize, config.LayerNormEpsilon, config.Activation)));
         final_norm = LayerNorm(config.HiddenSize, config.LayerNormEpsilon);
         projection = Linear(config.HiddenSize, projectionSize, hasBias: false);
         RegisterComponents();
@@ -152,8 +152,8 @@ public sealed class ClipVisionTower : Module<Tensor, Tensor>, IPatchTokenModel
         patch_embedding = Conv2d(config.Channels, d, kernel_size: config.PatchSize, stride: config.PatchSize, bias: false);
         position_embedding = Embedding(config.Patches + 1, d);
         pre_norm = LayerNorm(d, config.LayerNormEpsilon);
-        blocks = new ModuleList<PreNormBlock>(Enumerable.Range(0, config.Layers)
-            .Select(_ => new PreNormBlock(d, config.Heads, config.MlpSize, config.LayerNormEpsilon, config.Activation)).ToArray());
+        blocks = new ModuleList<PreNormBlock>(Runtime.Cancellation.Build(config.Layers,
+            _ => new PreNormBlock(d, config.Heads, config.MlpSize, config.LayerNormEpsilon, config.Activation)));
         post_norm = LayerNorm(d, config.LayerNormEpsilon);
         projection = Linear(d, projectionSize, hasBias: false);
         normalization = new ImageNormalization(mean, std);
@@ -182,6 +182,7 @@ public sealed class ClipVisionTower : Module<Tensor, Tensor>, IPatchTokenModel
         var h = pre_norm.forward(tokens);
         for (var i = 0; i < blocks.Count; i++)
         {
+            Runtime.Cancellation.ThrowIfRequested();   // a batch through a CLIP image tower takes seconds on a CPU: a cancelled cell stops between layers
             if (hidden is not null) h = hidden.LayerInput(i, h);
             h = blocks[i].Forward(h, causal: false, hidden?.PrefixKeyValues(i, h.shape[0]), keyMask: null);
         }

@@ -104,6 +104,16 @@ public static class CheckpointFolder
     }
 
     /// <summary>
+    /// Why the file tensor <paramref name="name"/> cannot be copied into a floating-point weight, or null when it can.
+    /// An integer or boolean tensor in a weight's place (a quantized checkpoint's packed int8/4-bit values, or a file of
+    /// another kind) would otherwise be converted silently into numbers that mean nothing.
+    /// </summary>
+    public static string? NotAWeight(string name, Tensor source, Tensor target) =>
+        target.is_floating_point() && !source.is_floating_point()
+            ? $"'{name}' is {source.dtype}, not floating point (quantized or integer weights are not read: save the model in float32, float16 or bfloat16)"
+            : null;
+
+    /// <summary>
     /// Every tensor of the folder's weight files, with the file each came from. A name found in two shards is refused.
     /// The caller owns the tensors.
     /// </summary>

@@ -160,6 +160,11 @@ public static class EncoderCheckpoint
                         problems.Add($"tensor '{source}' in {files[source]}: expected shape {Shape(parameter.shape)}, found {Shape(t.shape)}");
                         continue;
                     }
+                    if (Files.CheckpointFolder.NotAWeight(source, t, parameter) is { } notAWeight)
+                    {
+                        problems.Add($"tensor {notAWeight} in {files[source]}");
+                        continue;
+                    }
                     parameter.copy_(t.to(parameter.dtype));
                 }
             }

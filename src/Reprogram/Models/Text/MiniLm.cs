@@ -65,7 +65,7 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
         positionEmbeddings = Embedding(config.MaxPositions, config.HiddenSize);
         tokenTypeEmbeddings = Embedding(config.TokenTypes, config.HiddenSize);
         embeddingNorm = LayerNorm(config.HiddenSize, config.LayerNormEpsilon);
-        layers = new ModuleList<BertLayer>(Enumerable.Range(0, config.Layers).Select(_ => new BertLayer(config)).ToArray());
+        layers = new ModuleList<BertLayer>(Runtime.Cancellation.Build(config.Layers, _ => new BertLayer(config)));
         // Hugging Face's names: embeddings.*, encoder.layer.N.*.
         register_module("embeddings", new ModuleGroup("embeddings",
             ("word_embeddings", wordEmbeddings), ("position_embeddings", positionEmbeddings),
@@ -123,6 +123,7 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
         var h = embeddingNorm.forward(embeddings + positionEmbeddings.forward(positions) + tokenTypeEmbeddings.forward(types));
         for (var layer = 0; layer < layers.Count; layer++)
         {
+            Runtime.Cancellation.ThrowIfRequested();   // a batch through a 12-layer encoder takes seconds on a CPU: a cancelled cell stops between layers
             if (hidden is not null)
             {
                 h = hidden.LayerInput(layer, h);

@@ -119,17 +119,32 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         using var noGrad = no_grad();
         foreach (var (_, module) in named_modules())
         {
-            if (module is Conv2d conv) init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+            if (module is not Conv2d conv) continue;
+            Runtime.Cancellation.ThrowIfRequested();   // a ResNet-152's initialisation takes seconds: a cancelled load stops here too
+            init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
         }
+    }
+
+    /// <summary>
+    /// A stage's blocks in order, as <see cref="Sequential"/> runs them, with a cancellation check before each: a batch
+    /// through a deep ResNet takes seconds on a CPU, and a cancelled cell should not wait for it.
+    /// </summary>
+    private static Tensor RunBlocks(Sequential stage, Tensor x)
+    {
+        foreach (var block in stage.children())
+        {
+            Runtime.Cancellation.ThrowIfRequested();
+            x = ((Module<Tensor, Tensor>)block).forward(x);
+        }
+        return x;
     }
 
     /// <summary>A stage of blocks; <paramref name="width"/> is the 3x3 width (a bottleneck's output is 4 times it).</summary>
     private static Sequential Stage(int inChannels, int width, int count, int stride, bool bottleneck) =>
-        Sequential(Enumerable.Range(0, count)
-            .Select(i => (i.ToString(), bottleneck
+        Sequential(Runtime.Cancellation.Build(count, i => bottleneck
                 ? (Module<Tensor, Tensor>)new ResNetBottleneckBlock(i == 0 ? inChannels : 4 * width, width, i == 0 ? stride : 1)
-                : new ResNetBasicBlock(i == 0 ? inChannels : width, width, i == 0 ? stride : 1)))
-            .ToArray());
+                : new ResNetBasicBlock(i == 0 ? inChannels : width, width, i == 0 ? stride : 1))
+            .Select((block, i) => (i.ToString(), block)).ToArray());
 
     private static Tensor MeanImageBuffer(Tensor? meanImage)
     {
@@ -181,10 +196,10 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
         var x = Preprocess(images);                                                   // [B, 3, H, W]
         x = functional.relu(bn1.forward(conv1.forward(x)));                           // [B, 64, H/2, W/2]
         x = functional.max_pool2d(x, kernel_size: 3, stride: 2, padding: 1);          // [B, 64, H/4, W/4]
-        x = layer1.forward(x);                                                        // [B, 64 e, H/4, W/4] (e = 4 with bottlenecks)
-        x = layer2.forward(x);                                                        // [B, 128 e, H/8, W/8]
-        x = layer3.forward(x);                                                        // [B, 256 e, H/16, W/16]
-        x = layer4.forward(x);                                                        // [B, 512 e, H/32, W/32]
+        x = RunBlocks(layer1, x);                                                        // [B, 64 e, H/4, W/4] (e = 4 with bottlenecks)
+        x = RunBlocks(layer2, x);                                                        // [B, 128 e, H/8, W/8]
+        x = RunBlocks(layer3, x);                                                        // [B, 256 e, H/16, W/16]
+        x = RunBlocks(layer4, x);                                                        // [B, 512 e, H/32, W/32]
         x = functional.adaptive_avg_pool2d(x, 1).flatten(1);                          // [B, FeatureSize]
         return x.MoveToOuterDisposeScope();
     }

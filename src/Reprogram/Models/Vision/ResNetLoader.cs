@@ -445,12 +445,15 @@ public static class ResNetLoader
         var wrongShapes = weights.Where(kv => target.TryGetValue(kv.Key, out var t) && !t.shape.SequenceEqual(kv.Value.Tensor.shape))
             .Select(kv => $"{kv.Key} is [{string.Join(", ", kv.Value.Tensor.shape)}] in the file{(kv.Value.Source.Length > 0 ? $" ({kv.Value.Source})" : "")}, the model's is [{string.Join(", ", target[kv.Key].shape)}]")
             .ToList();
-        if (unexpected.Count + missing.Count + wrongShapes.Count > 0)
+        var notWeights = weights.Where(kv => target.TryGetValue(kv.Key, out var t) && t.shape.SequenceEqual(kv.Value.Tensor.shape))
+            .Select(kv => Files.CheckpointFolder.NotAWeight(kv.Key, kv.Value.Tensor, target[kv.Key])).OfType<string>().ToList();
+        if (unexpected.Count + missing.Count + wrongShapes.Count + notWeights.Count > 0)
         {
             var problems = new List<string>();
             if (missing.Count > 0) problems.Add($"missing {missing.Count} tensor(s): {Few(missing)}");
             if (unexpected.Count > 0) problems.Add($"{unexpected.Count} unexpected tensor(s): {Few(unexpected)}");
             if (wrongShapes.Count > 0) problems.Add($"{wrongShapes.Count} wrong shape(s): {Few(wrongShapes)}");
+            if (notWeights.Count > 0) problems.Add($"{notWeights.Count} tensor(s) of the wrong type: {Few(notWeights)}");
             if (unexpected.Count > 0 && unexpected.All(k => k.StartsWith("module.", StringComparison.Ordinal)))
                 problems.Add("every name starts with 'module.' (a DataParallel model's state dict): save model.module.state_dict() instead");
             if (model.Classes is null && unexpected.Contains("fc.weight"))

@@ -92,8 +92,8 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>, IPatchTokenModel
         class_token = Parameter(zeros(1, 1, d));
         patch_embedding = Conv2d(config.Channels, d, kernel_size: config.PatchSize, stride: config.PatchSize);
         position_embedding = Parameter(normal(0, 0.02, [1, 1 + config.Patches, d]));
-        blocks = new ModuleList<PreNormBlock>(Enumerable.Range(0, config.Layers)
-            .Select(_ => new PreNormBlock(d, config.Heads, config.MlpSize, config.LayerNormEpsilon, BlockActivation.Gelu, config.QkvBias)).ToArray());
+        blocks = new ModuleList<PreNormBlock>(Runtime.Cancellation.Build(config.Layers,
+            _ => new PreNormBlock(d, config.Heads, config.MlpSize, config.LayerNormEpsilon, BlockActivation.Gelu, config.QkvBias)));
         norm = LayerNorm(d, config.LayerNormEpsilon);
         if (config.RepresentationSize is int r) pre_logits = Linear(d, r);
         if (config.Classes is int classes) head = Linear(config.RepresentationSize ?? d, classes);
@@ -125,6 +125,7 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>, IPatchTokenModel
         var h = tokens;
         for (var i = 0; i < blocks.Count; i++)
         {
+            Runtime.Cancellation.ThrowIfRequested();   // a batch through ViT-B takes seconds on a CPU: a cancelled cell stops between layers
             if (hidden is not null) h = hidden.LayerInput(i, h);
             h = blocks[i].Forward(h, causal: false, hidden?.PrefixKeyValues(i, h.shape[0]), keyMask: null);
         }

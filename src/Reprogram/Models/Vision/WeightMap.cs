@@ -58,12 +58,16 @@ internal sealed class WeightMap
         var wrong = expected.Where(e => file.TryGetValue(e.Key, out var t) && !t.shape.SequenceEqual(e.Value.Shape))
             .OrderBy(e => e.Key, StringComparer.Ordinal)
             .Select(e => $"'{e.Key}' is {Shape(file[e.Key].shape)} in the file, expected {Shape(e.Value.Shape)}").ToList();
-        if (missing.Count + unexpected.Count + wrong.Count > 0)
+        // Every mapped weight is floating point: an integer or boolean file tensor (quantized, or another file) is refused.
+        var notWeights = expected.Keys.Where(k => file.TryGetValue(k, out var t) && !t.is_floating_point()).OrderBy(k => k, StringComparer.Ordinal)
+            .Select(k => $"'{k}' is {file[k].dtype}, not floating point (quantized or integer weights are not read: save the model in float32, float16 or bfloat16)").ToList();
+        if (missing.Count + unexpected.Count + wrong.Count + notWeights.Count > 0)
         {
             var problems = new List<string>();
             if (missing.Count > 0) problems.Add($"missing {missing.Count} tensor(s): {Few(missing.Select(m => $"'{m}' {Shape(expected[m].Shape)}").ToList())}");
             if (unexpected.Count > 0) problems.Add($"{unexpected.Count} unexpected tensor(s): {Few(unexpected.Select(u => $"'{u}' {Shape(file[u].shape)}").ToList())}");
             if (wrong.Count > 0) problems.Add($"{wrong.Count} wrong shape(s): {Few(wrong)}");
+            if (notWeights.Count > 0) problems.Add($"{notWeights.Count} tensor(s) of the wrong type: {Few(notWeights)}");
             if (unexpected.Count > 0 && unexpected.All(k => k.StartsWith("module.", StringComparison.Ordinal)))
                 problems.Add("every unexpected name starts with 'module.' (a DataParallel model's state dict): save model.module.state_dict() instead");
             if (hints is not null) problems.AddRange(hints(missing, unexpected));
