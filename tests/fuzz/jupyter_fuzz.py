@@ -9,10 +9,16 @@ every path option. Every cell must finish within a time limit, the kernel must s
 trace, no HTML output may carry markup that came from an input, and every 25 inputs a plain C# cell must still work.
 
     jupyter_fuzz.py fuzz   --feed DIR --version V [--per-directive N] [--seed S] [--json OUT]
-    jupyter_fuzz.py memory --feed DIR --version V [--cells 30] [--json OUT]
+    jupyter_fuzz.py memory --feed DIR --version V [--cells 30] [--same-names] [--json OUT]
+    jupyter_fuzz.py selftest
 
-REPROGRAM_FUZZ=nightly (or --per-directive) sets the size; the default is the CI size (100 per directive).
+REPROGRAM_FUZZ=nightly (1,000 per directive) or --per-directive sets the size; the default is the CI size (200 per directive).
 Exit code 0 when every assertion held, 1 otherwise, 2 for bad usage or a kernel that would not start.
+
+Huge numbers are beyond every option's documented range (10^6, 2^31 - 1, overflowing ones); values inside a range that
+only make a run long (10,000 epochs, 100,000 examples) are not generated, since a time limit cannot tell them from a hang.
+Several @input:/@password: sources in one command are not generated either: .NET Interactive asks for them in an HTML
+form that only a front end running its scripts can answer (see ValueSourceGuard).
 """
 
 import argparse
@@ -32,7 +38,7 @@ import zlib
 from jupyter_client.manager import KernelManager
 
 DIRECTIVES = ["#!taxonomy", "#!manipulation", "#!device", "#!reprogram", "#!soft-prompt", "#!icl", "#!cot", "#!compare"]
-CI_PER_DIRECTIVE = 100
+CI_PER_DIRECTIVE = 200
 NIGHTLY_PER_DIRECTIVE = 1000
 KEEPALIVE_EVERY = 25
 
@@ -196,8 +202,8 @@ TRACE_PATTERNS = [
     re.compile(r"\bin [/\\][^\s:]+\.cs:line \d+"),
 ]
 
-# .NET Interactive's Jupyter front end prints a failed value source's diagnostics as the array's type name on stderr;
-# it is its own output, shown for every failed @ lookup in any magic command, and counted apart.
+# .NET Interactive's Jupyter front end prints the diagnostics of a refused command as the array's type name on stderr;
+# it is its own output, shown after every magic command refused by validation (and every failed @ lookup), counted apart.
 DNI_DIAGNOSTIC_DUMP = "Microsoft.CodeAnalysis.Diagnostic[]"
 
 
@@ -358,6 +364,21 @@ class Files:
             self._write(os.path.join("images-bad", c, "0.png"), b"not a png")
             self._write(os.path.join("images-bad", c, "1.png"), b"")
         self.readonly_target = "/proc/version/x.csv"
+        # Hostile safetensors: a header length far beyond the file, a header that is not JSON, offsets beyond the data,
+        # an unknown dtype, and a file of the right layout whose tensors are not what --load expects.
+        header = lambda h: struct.pack("<Q", len(h)) + h
+        self.hostile = [
+            self._write("huge-header.safetensors", struct.pack("<Q", 2 ** 62) + b"{}"),
+            self._write("not-json.safetensors", header(b"<script>" + p(5).encode() + b"</script>")),
+            self._write("offsets.safetensors", header(b'{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,1000000]}}') + b"\0" * 16),
+            self._write("dtype.safetensors", header(b'{"w":{"dtype":"Q99","shape":[2],"data_offsets":[0,8]}}') + b"\0" * 8),
+            self._write("other.safetensors", header(('{"__metadata__":{"kind":"' + p(6).replace('"', "'") + '"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}').encode()) + b"\0" * 8),
+        ]
+        # What warm-up cells save (--save, --save-peft) for --load to apply; until then the paths do not exist.
+        self.saved_reprogram = os.path.join(self.root, "saved-reprogram.safetensors")
+        self.saved_prompt = os.path.join(self.root, "saved-prompt.safetensors")
+        self.saved_decoder_prompt = os.path.join(self.root, "saved-decoder-prompt.safetensors")
+        self.saved_peft = os.path.join(self.root, "saved-peft")
 
     def _write(self, name, content):
         path = os.path.join(self.root, name)
@@ -372,6 +393,8 @@ class Files:
             "task": [self.csv_ok, self.csv_injection, self.jsonl_injection, self.csv_injection_name],
             "dataset": [self.images_injection],
             "save": [os.path.join(self.root, "saved.safetensors")],
+            "save-folder": [os.path.join(self.root, "peft-out")],
+            "load": [self.saved_reprogram, self.saved_prompt, self.saved_decoder_prompt, self.saved_peft],
             "export": [os.path.join(self.root, "run.csv"), os.path.join(self.root, "run.json")],
         }.get(kind, [])
 
@@ -386,6 +409,12 @@ class Files:
         if kind in ("image-model", "text-model"):
             return common + self.checkpoints + [self.empty["safetensors"], self.binary["safetensors"], self.truncated["safetensors"],
                                                 self.empty["pt"], self.binary["pt"]]
+        if kind == "load":
+            # Saved runs of both kinds (so each directive also gets the other's file), and broken ones.
+            return common + self.valid("load") * 3 + self.hostile + self.checkpoints + \
+                [self.empty["safetensors"], self.binary["safetensors"], self.truncated["safetensors"], self.empty["pt"], self.csv_ok]
+        if kind == "save-folder":
+            return ["", " ", self.empty_folder, self.readonly_target, "/nonexistent-dir/x", self.csv_ok, os.path.join(self.root, "peft-out")]
         if kind in ("save", "export"):
             ext = ".safetensors" if kind == "save" else ".csv"
             return ["", " ", self.empty_folder, self.readonly_target, "/nonexistent-dir/x" + ext, self.missing + "/deeper/x" + ext,
@@ -447,11 +476,11 @@ class Generator:
 
     def int_list_value(self, valid):
         r = self.r
-        return r.choice([r.choice(valid), r.choice(valid), "0,1,x", "-1", "", ",,,", "99999", "1,1,1", "0;2", "1-3", "2147483648", "0,-4", "1e2"])
+        return r.choice([r.choice(valid), r.choice(valid), "0,1,x", "-1", "", ",,,", "100001", "1000000", "1,1,1", "0;2", "1-3", "2147483648", "0,-4", "1e2"])
 
     def seeds_value(self):
         r = self.r
-        return r.choice(["1", "2", "0,3", "0-1", "0", "-1", "101", "0-1000", "3-1", "a-b", "1,1", "2147483647", "", "0,x", "-5--1", "0-99"])
+        return r.choice(["1", "2", "0,3", "0-1", "0", "-1", "101", "0-1000", "3-1", "a-b", "1,1", "2147483647", "", "0,x", "-5--1", "0-100"])
 
     def enum_value(self, valid):
         r = self.r
@@ -534,16 +563,18 @@ class Generator:
             "--text-column": ("string", ["text", "body"]),
             "--label-column": ("string", ["label", "y"]),
             "--label-words": ("string", ["bad=terrible,good=great", "x=y"]),
+            "--test": ("int", ["2", "3"]),
         }
         if directive == "#!taxonomy":
             dims = n["dimensions"]
             return {**{f"--{d}": ("enum", v) for d, v in dims.items()},
+                    "--alignment-kind": ("enum", dims["alignment"]),
                     "--search": ("string", ["prompt", "2023", "Chen"]), "--group-by": ("enum", n["columns"]), "--sort-by": ("enum", n["columns"]),
                     "--descending": ("flag", []), "--no-chart": ("flag", [])}
         if directive == "#!manipulation":
             dims = n["dimensions"]
             return {"--name": ("name", []), "--format": ("enum", dims["format"]), "--location": ("enum", dims["location"]),
-                    "--operator": ("enum", dims["operator"]), "--alignment": ("enum", dims["alignment"]),
+                    "--operator": ("enum", dims["operator"]), "--alignment": ("enum", dims["alignment"]), "--alignment-kind": ("enum", dims["alignment"]),
                     "--description": ("string", ["a learned frame"]), "--paradigm": ("enum", dims["paradigm"])}
         if directive == "#!device":
             return {"--device": ("enum", ["cpu", "auto", "cuda", "cuda:1", "cpu:0"]), "--threads": ("int", ["1", "2"])}
@@ -557,6 +588,8 @@ class Generator:
                 "--batch": ("int", ["8", "16"]), "--lr": ("number", ["0.01", "0.1"]), "--schedule": ("enum", ["constant", "multistep", "cosine"]),
                 "--seed": ("int", ["0", "1", "7"]), "--device": ("enum", ["cpu", "auto", "cuda"]), "--baseline": ("flag", []),
                 "--feature-channels-as-labels": ("flag", []), "--recipe": ("enum", ["ilm-vp", "blm"]), "--save": ("path:save", []), "--name": ("name", []),
+                "--task": ("enum", ["digits", "fashion-mnist"]), "--task ": ("path:dataset", []), "--seeds": ("seeds", []),
+                "--export": ("path:export", []), "--load": ("path:load", []),
             }
         if directive == "#!soft-prompt":
             return {
@@ -568,6 +601,7 @@ class Generator:
                 "--reparameterise": ("int", ["8", "16"]), "--epochs": ("int", ["1"]), "--batch": ("int", ["4", "8"]),
                 "--lr": ("number", ["0.01", "0.3"]), "--max-length": ("int", ["16", "24"]), "--seed": ("int", ["0", "3"]),
                 "--device": ("enum", ["cpu", "auto", "cuda"]), "--save": ("path:save", []), "--name": ("name", []),
+                "--seeds": ("seeds", []), "--export": ("path:export", []), "--save-peft": ("path:save-folder", []), "--load": ("path:load", []),
                 "--text-column": ("string", ["text"]), "--label-column": ("string", ["label"]), "--label-words": ("string", ["bad=terrible,good=great"]),
             }
         if directive == "#!icl":
@@ -615,7 +649,19 @@ class Generator:
         tokens = self.base(directive)
         style = r.random()
         stdin_answer = None
-        if style < 0.08:
+        if directive in ("#!reprogram", "#!soft-prompt") and style < 0.06:
+            tokens += ["--load", self.quote(r.choice(self.files.inputs("load")))]
+            extra = r.random()
+            if extra < 0.3:
+                tokens += ["--task", self.quote(r.choice(self.files.valid("task") + self.files.valid("dataset") + self.files.inputs("task")
+                                                          + ["digits", "sentiment", "fortunes", "nope"]))]
+            elif extra < 0.45:
+                tokens += [r.choice(["--test", "--epochs", "--lr"]), self.quote(self.int_value(["2", "4"]))]
+            elif extra < 0.55:
+                tokens += ["--export", self.quote(r.choice(self.files.inputs("export")))]
+            if r.random() < 0.3:
+                tokens += ["--name", self.quote(self.name_value())]
+        elif style < 0.08:
             # A valid command with markup in every string option (the run must show it escaped).
             for name, (kind, valid) in options.items():
                 if kind in ("string",) and name not in ("--endpoint", "--api-key-env", "--label-words") and r.random() < 0.5:
@@ -701,6 +747,14 @@ WARMUP_CELLS = ["#!reprogram --name warm1", "#!soft-prompt --name warm2", "#!sof
 KEEPALIVE_CELL = "Math.Max(6, 7) * 6"
 
 
+def save_cells(files):
+    """Warm-up cells that save a learned manipulation or prompt, so that --load inputs include files that apply."""
+    q = json.dumps
+    return [f"#!reprogram --save {q(files.saved_reprogram)} --name warm8",
+            f"#!soft-prompt --save {q(files.saved_prompt)} --name warm9",
+            f"#!soft-prompt --model icl-rules --save {q(files.saved_decoder_prompt)} --save-peft {q(files.saved_peft)} --name warm10"]
+
+
 def names_from(kernel):
     result = kernel.run(NAMES_CELL, timeout=60)
     text = "".join(result.plain)
@@ -737,13 +791,13 @@ def fuzz(args):
     try:
         kernel.start()
         names = names_from(kernel)
-        for cell in WARMUP_CELLS:
+        gen = Generator(args.seed, names, None)
+        gen.files = Files(work, gen.payload)
+        for cell in WARMUP_CELLS + save_cells(gen.files):
             warm = kernel.run(cell, timeout=args.warmup_timeout)
             if warm.timed_out or warm.died or warm.failed:
                 failures.append(f"warm-up cell failed: {cell}: {'timed out' if warm.timed_out else 'died' if warm.died else warm.error_text()[:500]}")
         print(f"setup (kernel, #r, defaults, warm-up): {time.time() - started:.0f} s", flush=True)
-        gen = Generator(args.seed, names, None)
-        gen.files = Files(work, gen.payload)
         count = 0
         for directive in DIRECTIVES:
             row = rows[directive]
@@ -828,7 +882,7 @@ def summary_table(rows, per, seed, starts, keepalive_failures, seconds):
     lines.append("-" * len(header))
     lines.append(f"{'total':15} {total.inputs:6} {total.ok:5} {total.clear:12} {total.deaths:6} {total.hangs:5} {total.traces:6} {total.injections:10} "
                  f"{total.stdin:6} {total.seconds:7.0f}")
-    lines.append(f"(.NET Interactive's '{DNI_DIAGNOSTIC_DUMP}' line after a failed @ lookup: {total.dumps} cells; its own output, not counted as a trace)")
+    lines.append(f"(.NET Interactive's '{DNI_DIAGNOSTIC_DUMP}' line after a refused command: {total.dumps} cells; its own output, not counted as a trace)")
     return lines
 
 
@@ -837,30 +891,49 @@ def summary_table(rows, per, seed, starts, keepalive_failures, seconds):
 # ----------------------------------------------------------------------------------------------------------------
 
 MEMORY_CELLS = [
-    "#!reprogram --name r{i}",
-    "#!soft-prompt --name s{i}",
-    "#!icl --name i{i}",
-    "#!cot --name c{i}",
-    "#!compare --name k{i}",
-    "#!reprogram --manipulation watermark --alignment ilm --baseline --name rb{i}",
+    # Every experiment command, on the real frozen models (the Fashion-MNIST CNN, loaded per run; the ImageNet ResNet-18,
+    # all-MiniLM-L6-v2, the zoo decoders and MiniLM for KATE, shared), tiny data; results exported, saved runs loaded.
+    "#!reprogram --train 64 --test 64 --export {out}/r{i}.json --name r{i}",
+    "#!soft-prompt --train 32 --test 32 --export {out}/s{i}.json --name s{i}",
+    "#!icl --queries 16 --pool 16 --shots 0,1,2 --name i{i}",
+    "#!cot --queries 8 --export {out}/c{i}.csv --name c{i}",
+    "#!compare --test 8 --name k{i}",
+    "#!reprogram --model resnet18 --image-size 32 --manipulation watermark --baseline --name rb{i}",
     "#!soft-prompt --method prefix --model icl-rules --name sp{i}",
     "#!icl --selection similar --calibration both --name is{i}",
     "#!cot --mode direct,zero-shot --samples 2 --name cs{i}",
     "#!soft-prompt --method vpt-deep --name sd{i}",
+    "#!soft-prompt --load {saved_prompt} --name l{i}",
+    "#!reprogram --load {saved_reprogram} --name lr{i}",
 ]
+
+GC_CELL = 'GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect(); (GC.GetTotalMemory(true) / 1048576.0).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)'
+
+
+def managed_mb(kernel):
+    """The kernel's managed heap after a full collection (a C# cell, so it is read only where it does not disturb the curve)."""
+    result = kernel.run(GC_CELL, timeout=120)
+    m = re.search(r"(\d+\.\d)", "".join(result.plain + result.html))
+    return float(m.group(1)) if m and not result.failed else float("nan")
 
 
 def memory(args):
     work = tempfile.mkdtemp(prefix="reprogram-memory-")
     kernel = Kernel(tool_path(), args.feed, args.version, work, DEFAULTS_CELL)
+    files = Files(work, Generator(args.seed, {}, None).payload)
     curve = []
+    managed = {}
     failures = []
+    started = time.time()
     try:
         kernel.start()
-        for cell in WARMUP_CELLS:
-            kernel.run(cell, timeout=args.warmup_timeout)
+        for cell in WARMUP_CELLS + save_cells(files):
+            warm = kernel.run(cell, timeout=args.warmup_timeout)
+            if warm.failed or warm.timed_out or warm.died:
+                failures.append(f"warm-up cell {cell!r}: {'timed out' if warm.timed_out else 'died' if warm.died else warm.error_text()[:400]}")
         for i in range(1, args.cells + 1):
-            code = MEMORY_CELLS[(i - 1) % len(MEMORY_CELLS)].format(i=i)
+            code = MEMORY_CELLS[(i - 1) % len(MEMORY_CELLS)].format(
+                i="" if args.same_names else i, out=work, saved_prompt=files.saved_prompt, saved_reprogram=files.saved_reprogram)
             result = kernel.run(code, timeout=args.cell_timeout)
             if result.failed or result.timed_out or result.died:
                 failures.append(f"cell {i} {code!r}: {'timed out' if result.timed_out else 'died' if result.died else result.error_text()[:400]}")
@@ -868,17 +941,22 @@ def memory(args):
                     break
             rss = kernel.rss_mb()
             curve.append((i, code, rss, result.seconds))
-            print(f"cell {i:2}  RSS {rss:8.1f} MB  {result.seconds:5.1f} s  {code}", flush=True)
+            print(f"cell {i:2}  RSS {rss:8.1f} MB  {result.seconds:5.1f} s  {code.replace(work, '<work>')}", flush=True)
+            if i in (5, args.cells):
+                # After the RSS reading: what of it is live managed memory (results held, the C# kernel's submissions).
+                managed[i] = managed_mb(kernel)
     finally:
         kernel.stop()
     shutil.rmtree(work, ignore_errors=True)
     growth = None
     if len(curve) >= args.cells and args.cells >= 5:
         growth = curve[args.cells - 1][2] - curve[4][2]
-        print(f"resident memory after cell {args.cells} minus after cell 5: {growth:+.1f} MB (limit {args.limit_mb} MB)", flush=True)
+        print(f"resident memory after cell {args.cells} minus after cell 5: {growth:+.1f} MB (limit {args.limit_mb} MB); "
+              f"managed heap after a full collection: {managed.get(5, float('nan')):.1f} MB after cell 5, "
+              f"{managed.get(args.cells, float('nan')):.1f} MB after cell {args.cells}; {time.time() - started:.0f} s in all", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"curve": curve, "growth_mb": growth, "failures": failures}, f, indent=1)
+            json.dump({"curve": curve, "growth_mb": growth, "managed_mb": managed, "failures": failures, "seconds": time.time() - started}, f, indent=1)
     for f in failures:
         print(" - " + f, flush=True)
     if failures or growth is None or growth >= args.limit_mb:
@@ -886,20 +964,74 @@ def memory(args):
     return 0
 
 
+def selftest():
+    """The detectors on known outputs: each must find what it is for and nothing in escaped output."""
+    def cell(html=(), errors=(), stderr=()):
+        r = CellResult("")
+        r.html, r.errors, r.stderr = list(html), list(errors), list(stderr)
+        return r
+    injected = [
+        "<div><script>fzq1()</script></div>",
+        "<td><img src=x onerror=fzq2()></td>",
+        "<a href=\"javascript:fzq3()\">x</a>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"</script><script>fzq4()</script>\"}}};</script>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"<img src=x onerror=fzq5()>\"}}};</script>",
+        "<script>var fig = {\"data\":[{\"x\":[\"\\u003ca href=javascript:fzq6()\\u003ex\"]}]};</script>",
+        "<b data-fzq7=1>bold</b>",
+        "<style>*{background:url(javascript:fzq8())}</style>",
+        "<details open ontoggle=fzq9()>",
+    ]
+    escaped = [
+        "<td>&lt;script&gt;fzq11()&lt;/script&gt;</td>",
+        "<pre>&lt;img src=x onerror=fzq12()&gt;</pre>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"\\u003cimg src=x onerror=fzq13()\\u003e\"}}};</script>".replace("\\u003cimg", "&lt;img").replace("\\u003e\"", "&gt;\""),
+        "<button onclick=\"var d=this.parentNode;\">next</button><td>fzq14</td>",
+        "<script>var fig = {\"layout\":{\"title\":{\"text\":\"&lt;/script&gt;&lt;script&gt;fzq15()\"}}};</script>",
+    ]
+    traces = ["   at Reprogram.Experiments.Experiment.Run(ExperimentSpec spec) in /src/Experiment.cs:line 40",
+              "System.InvalidOperationException: Sequence contains no elements",
+              "#!icl stopped on an unexpected error (NullReferenceException: x). This is a bug"]
+    clear = ["'nope' is not a model. Allowed: icl-rules, arith-cot.", "(1,1): error DNI211: --threads: 'x' is not a positive whole number.",
+             "Could not save to /x: Access to the path is denied; at most 10 at a time"]
+    problems = []
+    for page in injected:
+        if not find_injection(cell(html=[page])):
+            problems.append("missed injection: " + page)
+    for page in escaped:
+        if find_injection(cell(html=[page])):
+            problems.append("false injection: " + page + " -> " + str(find_injection(cell(html=[page]))))
+    for text in traces:
+        if not find_trace(cell(errors=[(text, [text])])):
+            problems.append("missed trace: " + text)
+    for text in clear:
+        if find_trace(cell(errors=[(text, [text])], stderr=["\n" + DNI_DIAGNOSTIC_DUMP + "\n"])):
+            problems.append("false trace: " + text)
+    for p in problems:
+        print(p)
+    print(f"selftest: {len(injected)} injections, {len(escaped)} escaped outputs, {len(traces)} traces, {len(clear)} clear errors; "
+          f"{len(problems)} problems", flush=True)
+    return 1 if problems else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["fuzz", "memory"])
-    parser.add_argument("--feed", required=True, help="the folder the packed Reprogram packages are in")
-    parser.add_argument("--version", required=True, help="the packed version to #r")
+    parser.add_argument("mode", choices=["fuzz", "memory", "selftest"])
+    parser.add_argument("--feed", help="the folder the packed Reprogram packages are in")
+    parser.add_argument("--version", help="the packed version to #r")
     parser.add_argument("--per-directive", type=int, default=None)
     parser.add_argument("--seed", type=int, default=20260416)
     parser.add_argument("--cell-timeout", type=float, default=90.0)
     parser.add_argument("--warmup-timeout", type=float, default=600.0)
     parser.add_argument("--cells", type=int, default=30)
     parser.add_argument("--limit-mb", type=float, default=100.0)
+    parser.add_argument("--same-names", action="store_true", help="memory: every cell of a kind keeps its result in the same variable")
     parser.add_argument("--json")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
+    if args.mode == "selftest":
+        return selftest()
+    if not args.feed or not args.version:
+        parser.error("--feed and --version are needed to start the kernel")
     try:
         return fuzz(args) if args.mode == "fuzz" else memory(args)
     except RuntimeError as e:

@@ -18,11 +18,24 @@ public sealed class ShowDevice : KernelDirectiveCommand
         var errors = new List<string>();
         try { DeviceSpec.Parse(Device); }
         catch (ArgumentException e) { errors.Add("--device: " + e.Message); }
-        if (Threads is not null && (!int.TryParse(Threads, out var n) || n < 1))
-        {
-            errors.Add($"--threads: '{Threads}' is not a positive whole number.");
-        }
+        if (ThreadsError(Threads) is { } error) errors.Add(error);
         return errors;
+    }
+
+    /// <summary>
+    /// libtorch's thread count: 1 to this machine's logical processors. More only makes every operation wait on threads
+    /// with no processor to run on, and a huge count (the fuzz harness found 1000000) never returns.
+    /// </summary>
+    public static string? ThreadsError(string? threads)
+    {
+        if (threads is null) return null;
+        if (!int.TryParse(threads, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1)
+        {
+            return $"--threads: '{threads}' is not a positive whole number.";
+        }
+        return n > Environment.ProcessorCount
+            ? $"--threads: {n} is more than this machine's {Environment.ProcessorCount} logical processors: give 1 to {Environment.ProcessorCount}."
+            : null;
     }
 }
 
@@ -50,7 +63,8 @@ internal static class DeviceDirective
         {
             var spec = DeviceSpec.Parse(command.Device);
             var device = spec.Resolve();
-            if (command.Threads is { } t) torch.set_num_threads(int.Parse(t));
+            if (ShowDevice.ThreadsError(command.Threads) is { } error) throw new ArgumentException(error);
+            if (command.Threads is { } t) torch.set_num_threads(int.Parse(t, System.Globalization.CultureInfo.InvariantCulture));
             ExperimentDefaults.Device = spec;
             context.Display(new DeviceReport(TorchRuntime.Info(), spec, device.ToString(), TorchRuntime.NativeLibraryStates(), NativeAllocator.Status(), MklOnAmd.Status()), "text/html");
         }

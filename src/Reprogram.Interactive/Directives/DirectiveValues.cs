@@ -168,7 +168,8 @@ internal static class DirectiveValues
     /// <summary>Shares an experiment's result with the C# kernel as a variable.</summary>
     public static async Task ShareAsync(KernelInvocationContext context, string name, object value, string summary)
     {
-        if (context.HandlingKernel.RootKernel.FindKernelByName(ManipulationDirective.CSharpKernelName) is { } csharp)
+        if (context.HandlingKernel.RootKernel.FindKernelByName(ManipulationDirective.CSharpKernelName) is { } csharp
+            && !SharedVariables.TryAssignInPlace(csharp, name, value))
         {
             await csharp.SendAsync(new SendValue(name, value, FormattedValue.CreateSingleFromObject(summary, "text/plain")));
         }

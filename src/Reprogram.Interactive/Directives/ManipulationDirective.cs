@@ -92,6 +92,7 @@ internal static class ManipulationDirective
             context.DisplayAs($"No C# kernel here: '{manipulation.Name}' was not shared as a variable.", "text/plain");
             return;
         }
+        if (SharedVariables.TryAssignInPlace(csharp, manipulation.Name, manipulation)) return;
         var value = FormattedValue.CreateSingleFromObject(manipulation, "text/plain");
         await csharp.SendAsync(new SendValue(manipulation.Name, manipulation, value));
     }
