@@ -25,8 +25,7 @@ public sealed class FuzzHarnessTests(PackedPackages packages, ITestOutputHelper 
         var json = Path.Combine(Repo.NewTempFolder("reprogram-fuzz-out"), "fuzz.json");
         var (run, seconds) = await Harness.RunAsync(["fuzz", "--feed", packages.Feed, "--version", packages.Version, "--json", json],
             Nightly ? TimeSpan.FromHours(4) : TimeSpan.FromMinutes(20));
-        log.WriteLine($"fuzz harness ({(Nightly ? "nightly" : "CI")} size): {seconds:0} s");
-        log.WriteLine(Harness.Summary(run.Output, "fuzz summary:"));
+        TestReport.Write(log, $"fuzz harness ({(Nightly ? "nightly" : "CI")} size): {seconds:0} s\n" + Harness.Summary(run.Output, "fuzz summary:"));
         Assert.False(run.TimedOut, "the fuzz harness did not finish:\n" + Harness.Tail(run.Output));
         Assert.True(run.ExitCode == 0, $"the fuzz harness failed (exit code {run.ExitCode}):\n" + Harness.Tail(run.Output));
 
@@ -61,8 +60,7 @@ public sealed class FuzzHarnessTests(PackedPackages packages, ITestOutputHelper 
         var json = Path.Combine(Repo.NewTempFolder("reprogram-memory-out"), "memory.json");
         string[] args = ["memory", "--feed", packages.Feed, "--version", packages.Version, "--cells", "30", "--json", json];
         var (run, seconds) = await Harness.RunAsync(sameNames ? [.. args, "--same-names"] : args, TimeSpan.FromMinutes(20));
-        log.WriteLine($"memory harness ({(sameNames ? "each kind rerun under one name" : "a new variable per cell")}): {seconds:0} s");
-        log.WriteLine(Harness.Summary(run.Output, "cell  1"));
+        TestReport.Write(log, $"memory harness ({(sameNames ? "each kind rerun under one name" : "a new variable per cell")}): {seconds:0} s\n" + Harness.Summary(run.Output, "cell  1"));
         Assert.False(run.TimedOut, "the memory harness did not finish:\n" + Harness.Tail(run.Output));
 
         var report = JsonNode.Parse(await File.ReadAllTextAsync(json))!;
@@ -75,7 +73,7 @@ public sealed class FuzzHarnessTests(PackedPackages packages, ITestOutputHelper 
         Assert.Contains(cells, c => c.Contains("--load", StringComparison.Ordinal));
         double Rss(int cell) => curve[cell - 1]![2]!.GetValue<double>();
         var growth = Rss(30) - Rss(5);
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"resident memory: {Rss(5):0.0} MB after cell 5, {Rss(30):0.0} MB after cell 30, {growth:+0.0;-0.0} MB"));
+        TestReport.Write(log, string.Create(CultureInfo.InvariantCulture, $"resident memory: {Rss(5):0.0} MB after cell 5, {Rss(30):0.0} MB after cell 30, {growth:+0.0;-0.0} MB"));
         Assert.True(growth < 100, $"resident memory grew by {growth:0.0} MB between the 5th and the 30th cell:\n" + Harness.Tail(run.Output));
         Assert.True(run.ExitCode == 0, $"the memory harness failed (exit code {run.ExitCode}):\n" + Harness.Tail(run.Output));
     }
