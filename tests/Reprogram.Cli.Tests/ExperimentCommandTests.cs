@@ -101,6 +101,7 @@ public class ExperimentCommandTests : IDisposable
         File.WriteAllBytes(file, [1, 2, 3]);
         var (exit, _, error) = await Cli("eval", file, "--model", "fashion-cnn", "--task", "digits");
         Assert.Equal(1, exit);
-        Assert.Contains("too short to be a safetensors file", error);
+        Assert.Contains("broken.safetensors", error);
+        Assert.Contains("a safetensors file starts with an 8-byte header length", error);
     }
 }

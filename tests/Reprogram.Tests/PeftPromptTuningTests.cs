@@ -194,9 +194,9 @@ public sealed class PeftPromptTuningTests(DecoderCheckpoints checkpoints) : ICla
         BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
         file.Write(length);
         file.Write(header);
+        Span<byte> b = stackalloc byte[4];
         foreach (var v in values)
         {
-            Span<byte> b = stackalloc byte[4];
             BinaryPrimitives.WriteSingleLittleEndian(b, v);
             file.Write(b);
         }

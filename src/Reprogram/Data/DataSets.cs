@@ -222,7 +222,11 @@ public static class DataSets
     /// an image over <see cref="MaxImagePixels"/> (checked from its header, before decoding), an empty class folder, and
     /// a folder with one class only (nothing to classify).
     /// </summary>
-    public static ImageDataset ImageFolder(string folder, int size, int channels = 3)
+    /// <param name="folder">The folder with one sub-folder per class.</param>
+    /// <param name="size">The side every image is resized to, in pixels.</param>
+    /// <param name="channels">1 (grey) or 3 (RGB).</param>
+    /// <param name="minClasses">2 for a task to learn; 1 where a saved model is evaluated on images of some of its classes.</param>
+    public static ImageDataset ImageFolder(string folder, int size, int channels = 3, int minClasses = 2)
     {
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "The image size must be at least 1 pixel.");
         if (channels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "Images have 1 (grey) or 3 (RGB) channels.");
@@ -244,7 +248,7 @@ public static class DataSets
                 throw new InvalidDataException($"The class folder {Path.GetFullPath(classFolders[label])} has no images ({string.Join(", ", ImageExtensions)}); remove it or add images.");
             files.AddRange(images.Select(f => (f, label)));
         }
-        if (classFolders.Length < 2)
+        if (classFolders.Length < minClasses)
         {
             throw new InvalidDataException($"The image folder {Path.GetFullPath(folder)} has one class ({Path.GetFileName(classFolders[0])}); " +
                                            "a classification task needs at least two class sub-folders.");

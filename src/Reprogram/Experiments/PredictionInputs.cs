@@ -79,7 +79,7 @@ internal static class PredictionInputs
         if (hasClasses)
         {
             // Read exactly as a folder task is read for training: one sub-folder per class, at the folder storage size.
-            images = DataSets.ImageFolder(folder, ImageTasks.FolderStorageSize);
+            images = DataSets.ImageFolder(folder, ImageTasks.FolderStorageSize, minClasses: 1);  // evaluating: one class is enough
             using var labels = images.Labels.cpu();
             var classes = images.ClassNames;
             ids = labels.data<long>().ToArray().Select((c, i) => $"{classes[(int)c]}/#{i}").ToArray();

@@ -126,7 +126,7 @@ public sealed class ResNet : Module<Tensor, Tensor>, IImageModel
     }
 
     /// <summary>
-    /// A stage's blocks in order, as <see cref="Sequential"/> runs them, with a cancellation check before each: a batch
+    /// A stage's blocks in order, as a <c>Sequential</c> runs them, with a cancellation check before each: a batch
     /// through a deep ResNet takes seconds on a CPU, and a cancelled cell should not wait for it.
     /// </summary>
     private static Tensor RunBlocks(Sequential stage, Tensor x)
