@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Reprogram.Experiments;
@@ -16,13 +15,7 @@ public sealed class ChatTemplateRenderings
     public ChatTemplateRenderings()
     {
         var output = Path.Combine(Path.GetTempPath(), $"reprogram-chat-{Guid.NewGuid():N}.json");
-        var script = Path.Combine(AppContext.BaseDirectory, "reference_chat_templates.py");
-        var start = new ProcessStartInfo("/usr/bin/python3", [script, output]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(60_000)) throw new TimeoutException("reference_chat_templates.py took over a minute.");
-        if (process.ExitCode != 0) throw new InvalidOperationException($"reference_chat_templates.py failed ({process.ExitCode}; it needs Debian's python3-jinja2): {stderr} {stdout.Result}");
+        PythonReference.Script("reference_chat_templates.py", [output], TimeSpan.FromMinutes(1), "python3-jinja2");
         Templates = JsonNode.Parse(File.ReadAllText(output))!.AsArray();
         File.Delete(output);
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Reprogram.Frozen;
@@ -22,13 +21,7 @@ public sealed class DecoderCheckpoints : IDisposable
     {
         Root = Path.Combine(Path.GetTempPath(), "reprogram-decoders-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Root);
-        var script = Path.Combine(AppContext.BaseDirectory, "reference_decoders.py");
-        var start = new ProcessStartInfo("/usr/bin/python3", [script, Root, "1234"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(120_000)) throw new TimeoutException("reference_decoders.py took over 2 minutes.");
-        if (process.ExitCode != 0) throw new InvalidOperationException($"reference_decoders.py failed ({process.ExitCode}): {stderr} {stdout.Result}");
+        PythonReference.Script("reference_decoders.py", [Root, "1234"], TimeSpan.FromMinutes(2));
     }
 
     public string Folder(string kind) => Path.Combine(Root, kind);

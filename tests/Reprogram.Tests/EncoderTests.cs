@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Reprogram.Experiments;
 using Reprogram.Frozen;
@@ -20,13 +19,7 @@ public sealed class EncoderCheckpoints : IDisposable
     {
         Root = Path.Combine(Path.GetTempPath(), "reprogram-encoders-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Root);
-        var script = Path.Combine(AppContext.BaseDirectory, "reference_encoders.py");
-        var start = new ProcessStartInfo("/usr/bin/python3", [script, Root, "5"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(120_000)) throw new TimeoutException("reference_encoders.py took over 2 minutes.");
-        if (process.ExitCode != 0) throw new InvalidOperationException($"reference_encoders.py failed ({process.ExitCode}): {stderr} {stdout.Result}");
+        PythonReference.Script("reference_encoders.py", [Root, "5"], TimeSpan.FromMinutes(2));
     }
 
     public string Folder(string family) => Path.Combine(Root, family);

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -218,12 +217,6 @@ public sealed class PeftPromptTuningTests(DecoderCheckpoints checkpoints) : ICla
             values = list(struct.unpack('<%df' % (len(raw) // 4), raw))
             print(json.dumps({'keys': keys, 'dtype': t['dtype'], 'shape': t['shape'], 'metadata': meta, 'values': values}))
             """;
-        var start = new ProcessStartInfo("/usr/bin/python3", ["-c", script, path]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEnd();
-        var stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"The Python reader failed: {stderr}");
-        return JsonNode.Parse(stdout)!;
+        return JsonNode.Parse(PythonReference.Run(["-c", script, path], "The Python reader of the adapter file", TimeSpan.FromMinutes(1), "python3 (standard library only)"))!;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
@@ -22,16 +21,7 @@ public sealed class SentencePieceModels : IDisposable
     {
         Root = Path.Combine(Path.GetTempPath(), "reprogram-sentencepiece-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Root);
-        var script = Path.Combine(AppContext.BaseDirectory, "reference_sentencepiece.py");
-        var start = new ProcessStartInfo("/usr/bin/python3", [script, Root, "11"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(120_000)) throw new TimeoutException("reference_sentencepiece.py took over 2 minutes.");
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"reference_sentencepiece.py failed ({process.ExitCode}; it needs Debian's python3-sentencepiece): {stderr} {stdout.Result}");
-        }
+        PythonReference.Script("reference_sentencepiece.py", [Root, "11"], TimeSpan.FromMinutes(2), "python3-sentencepiece");
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "expected.json")));
         Strings = doc.RootElement.GetProperty("strings").EnumerateArray().Select(e => e.GetString()!).ToArray();
         Expected = doc.RootElement.GetProperty("expected").Clone();

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 using Reprogram.Models.Files;
@@ -26,14 +25,7 @@ public sealed class TorchSaveHostileTests(ITestOutputHelper output, TorchSaveHos
 
         public Pickles()
         {
-            var script = Path.Combine(AppContext.BaseDirectory, "reference_pickles.py");
-            var start = new ProcessStartInfo("/usr/bin/python3", [script, Folder, Marker]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            start.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
-            using var process = Process.Start(start)!;
-            var stderr = process.StandardError.ReadToEndAsync();
-            process.StandardOutput.ReadToEnd();
-            if (!process.WaitForExit(180_000)) throw new TimeoutException("reference_pickles.py took over 3 minutes.");
-            if (process.ExitCode != 0) throw new InvalidOperationException($"reference_pickles.py failed (it needs Debian's python3-torch): {stderr.Result}");
+            PythonReference.Script("reference_pickles.py", [Folder, Marker], TimeSpan.FromMinutes(3));
         }
 
         public string this[string name] => Path.Combine(Folder, name);

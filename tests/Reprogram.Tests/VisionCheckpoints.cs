@@ -30,18 +30,7 @@ public sealed class VisionCheckpoints
         {
             try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
-        var script = Path.Combine(AppContext.BaseDirectory, "reference_vision.py");
-        var start = new ProcessStartInfo("/usr/bin/python3", [script, Root, "2024"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(300_000)) throw new TimeoutException("reference_vision.py took over 5 minutes.");
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"reference_vision.py failed ({process.ExitCode}); it needs Debian's python3-torch, python3-torchvision " +
-                                                $"and python3-regex (.ci/setup installs them): {stderr} {stdout.Result}");
-        }
+        PythonReference.Script("reference_vision.py", [Root, "2024"], TimeSpan.FromMinutes(5), "python3-torch, python3-torchvision and python3-regex");
     }
 
     /// <summary>

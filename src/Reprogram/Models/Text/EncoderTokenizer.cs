@@ -21,6 +21,30 @@ public interface IEncoderTokenizer
     string TokenText(long id);
 }
 
+/// <summary>The batch every encoder tokenizer makes: each text encoded, padded right to the longest, with its attention mask.</summary>
+public static class EncoderBatch
+{
+    /// <summary>Ids and mask, both [texts, time] int64 on the CPU; padding positions hold the tokenizer's padding id and mask 0.</summary>
+    public static (Tensor Ids, Tensor Mask) PadRight(IEncoderTokenizer tokenizer, IReadOnlyList<string> texts, int maxLength)
+    {
+        if (texts.Count == 0) throw new ArgumentException("There are no texts to encode.", nameof(texts));
+        var encoded = texts.Select(t => tokenizer.EncodeOne(t, maxLength)).ToArray();
+        var time = encoded.Max(e => e.Length);
+        var idData = new long[texts.Count * time];
+        var maskData = new long[texts.Count * time];
+        for (var b = 0; b < encoded.Length; b++)
+        {
+            for (var t = 0; t < time; t++)
+            {
+                var real = t < encoded[b].Length;
+                idData[b * time + t] = real ? encoded[b][t] : tokenizer.PaddingId;
+                maskData[b * time + t] = real ? 1 : 0;
+            }
+        }
+        return (tensor(idData, [texts.Count, time]), tensor(maskData, [texts.Count, time]));
+    }
+}
+
 /// <summary>
 /// The tokenizer of a Hugging Face encoder folder: BERT's WordPiece (vocab.txt, or a tokenizer.json of the WordPiece
 /// kind; Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/> with the folder's do_lower_case and strip_accents;
@@ -136,24 +160,7 @@ public sealed class EncoderTokenizer : IEncoderTokenizer
         return [StartId, .. pieces.Take(maxLength - 2), EndId];
     }
 
-    public (Tensor Ids, Tensor Mask) Encode(IReadOnlyList<string> texts, int maxLength = 256)
-    {
-        if (texts.Count == 0) throw new ArgumentException("There are no texts to encode.", nameof(texts));
-        var encoded = texts.Select(t => EncodeOne(t, maxLength)).ToArray();
-        var time = encoded.Max(e => e.Length);
-        var idData = new long[texts.Count * time];
-        var maskData = new long[texts.Count * time];
-        for (var b = 0; b < encoded.Length; b++)
-        {
-            for (var t = 0; t < time; t++)
-            {
-                var real = t < encoded[b].Length;
-                idData[b * time + t] = real ? encoded[b][t] : PaddingId;
-                maskData[b * time + t] = real ? 1 : 0;
-            }
-        }
-        return (tensor(idData, [texts.Count, time]), tensor(maskData, [texts.Count, time]));
-    }
+    public (Tensor Ids, Tensor Mask) Encode(IReadOnlyList<string> texts, int maxLength = 256) => EncoderBatch.PadRight(this, texts, maxLength);
 
     public string Decode(IEnumerable<long> tokenIds)
     {

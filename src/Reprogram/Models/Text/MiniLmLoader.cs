@@ -327,24 +327,7 @@ public sealed class MiniLmTokenizer : IEncoderTokenizer
     /// Texts to token ids and attention mask, both [texts, time] int64, where time is the longest encoding (at most
     /// <paramref name="maxLength"/>); shorter ones are padded right with [PAD] (id 0) and mask 0.
     /// </summary>
-    public (Tensor Ids, Tensor Mask) Encode(IReadOnlyList<string> texts, int maxLength = 256)
-    {
-        if (texts.Count == 0) throw new ArgumentException("There are no texts to encode.", nameof(texts));
-        var encoded = texts.Select(t => EncodeOne(t, maxLength)).ToArray();
-        var time = encoded.Max(e => e.Length);
-        var idData = new long[texts.Count * time];
-        var maskData = new long[texts.Count * time];
-        for (var b = 0; b < encoded.Length; b++)
-        {
-            for (var t = 0; t < time; t++)
-            {
-                var real = t < encoded[b].Length;
-                idData[b * time + t] = real ? encoded[b][t] : PaddingId;
-                maskData[b * time + t] = real ? 1 : 0;
-            }
-        }
-        return (tensor(idData, [texts.Count, time]), tensor(maskData, [texts.Count, time]));
-    }
+    public (Tensor Ids, Tensor Mask) Encode(IReadOnlyList<string> texts, int maxLength = 256) => EncoderBatch.PadRight(this, texts, maxLength);
 
     /// <summary>Ids back to text (special tokens and padding skipped, word pieces joined).</summary>
     public string Decode(IEnumerable<long> tokenIds) => Tokenizer.Decode(tokenIds.Select(i => (int)i), skipSpecialTokens: true) ?? "";
