@@ -12,7 +12,8 @@ fresh_version() { echo "0.1.$(( $(date +%s) - 1767225600 ))"; }
 # Installs the Debian packages given, those not yet installed, when running as root (or with sudo).
 apt_ensure() {
   local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  # "install ok installed": dpkg -s also succeeds for a package removed with its configuration files kept.
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   local SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
@@ -34,7 +35,7 @@ data_ensure() {
 # dotnet-interactive (the real Jupyter kernel) at the version the library packages come from.
 dotnet_interactive_ensure() {
   if ! dotnet tool list -g | grep -q "microsoft.dotnet-interactive *1.0.712001"; then
-    dotnet tool update -g Microsoft.dotnet-interactive --version 1.0.712001 >/dev/null
+    dotnet tool update -g Microsoft.dotnet-interactive --version 1.0.712001 --allow-downgrade >/dev/null
   fi
 }
 

@@ -66,6 +66,10 @@ public class CompareDirectiveTests : KernelTestBase
     [InlineData("#!compare --export out.txt", "give a file name ending in .csv")]
     [InlineData("#!compare --export ''", "give a file name ending in .csv")]
     [InlineData("#!compare --name 3x", "cannot be a C# variable name")]
+    [InlineData("#!compare --vary location --methods icl+verbalizer", "--vary takes its methods from --base")]
+    [InlineData("#!compare --methods icl+verbalizer --alignments ilm", "give one or the other")]
+    [InlineData("#!compare --base soft-prompt+verbalizer", "--base is where --vary starts")]
+    [InlineData("#!compare --selection nearest", "'nearest' is not a demonstration selection. Allowed: random, balanced, similar")]
     public async Task Bad_options_are_refused_with_the_allowed_values_and_the_kernel_stays_usable(string cell, string expected)
     {
         var message = await SubmitFails(cell);

@@ -63,6 +63,7 @@ public class InstructionDirectiveTests : KernelTestBase
     [InlineData("#!icl --task /no/such/file.csv", "No data file at")]
     [InlineData("#!cot --mode tree", "is not a chain-of-thought mode")]
     [InlineData("#!cot --mode few-shot", "few-shot needs --shots")]
+    [InlineData("#!cot --selection similar", "--selection similar (KATE) is for #!icl")]
     [InlineData("#!cot --model openai:gpt-4o-mini --api-key-env REPROGRAM_NO_SUCH_VARIABLE", "REPROGRAM_NO_SUCH_VARIABLE")]
     [InlineData("#!icl --name 2bad", "cannot be a C# variable name")]
     [InlineData("#!icl --chat vicuna", "not a --chat value")]

@@ -62,6 +62,9 @@ public class ResultsDirectiveTests : KernelTestBase, IDisposable
         Assert.DoesNotContain("<script>alert(1)", html);
         Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; no input manipulation", html);
         Assert.DoesNotContain("hostile <b>", html);
+        // The chart draws names as Plotly text (a subset of HTML): the file name must reach it as entities, not as \u003cb>.
+        Assert.DoesNotContain("hostile \\u003cb>", html);
+        Assert.DoesNotContain("\\u003cscript>alert(1)", html);
         Assert.Contains("hostile &lt;b&gt;.json", html);
     }
 

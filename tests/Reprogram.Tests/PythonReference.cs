@@ -18,7 +18,13 @@ public static class PythonReference
     {
         var start = new ProcessStartInfo("/usr/bin/python3", arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["OMP_WAIT_POLICY"] = "PASSIVE";   // torch's threads must not spin beside the test host's
-        using var process = Process.Start(start)!;
+        Process process;
+        try { process = Process.Start(start)!; }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"{what} needs /usr/bin/python3 with Debian's {needs} (.ci/setup installs them): {e.Message}", e);
+        }
+        using var _ = process;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(limit))

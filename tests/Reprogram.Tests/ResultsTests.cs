@@ -261,7 +261,8 @@ public class ResultsTests(ITestOutputHelper output) : IDisposable
             })!;
             var head = git.StandardOutput.ReadToEnd().Trim();
             git.WaitForExit();
-            return git.ExitCode == 0 ? head : null;
+            // git may refuse the folder ("dubious ownership" of a clone owned by another user); provenance then reads .git itself.
+            return git.ExitCode == 0 ? head : RunProvenance.ReadGitHead(folder);
         }
         catch (System.ComponentModel.Win32Exception)
         {

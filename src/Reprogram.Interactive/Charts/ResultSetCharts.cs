@@ -26,8 +26,8 @@ public static class ResultSetCharts
         foreach (var group in set.Rows.Where(r => r.TestAccuracy is not null).GroupBy(Group))
         {
             var t = new Trace("bar");
-            t.SetProperty("name", group.Key);
-            t.SetProperty("x", group.Select(r => $"{Label(r)}<br>{r.Model}").ToArray());
+            t.SetProperty("name", ChartText.E(group.Key));
+            t.SetProperty("x", group.Select(r => $"{ChartText.E(Label(r))}<br>{ChartText.E(r.Model)}").ToArray());
             t.SetProperty("y", group.Select(r => r.TestAccuracy!.Value * 100).ToArray());
             t.SetProperty("error_y", new Dictionary<string, object> { ["type"] = "data", ["array"] = group.Select(r => (r.TestAccuracySd ?? 0) * 100).ToArray(), ["visible"] = true });
             t.SetProperty("marker", new Dictionary<string, object> { ["color"] = Colours[i++ % Colours.Length] });
@@ -62,7 +62,7 @@ public static class ResultSetCharts
             var points = line.OrderBy(r => r.LabelledExamples).ToArray();
             var t = new Trace("scatter");
             t.SetProperty("mode", "lines+markers");
-            t.SetProperty("name", multipleFiles ? $"{line.Key.Name} ({line.Key.File})" : line.Key.Name);
+            t.SetProperty("name", ChartText.E(multipleFiles ? $"{line.Key.Name} ({line.Key.File})" : line.Key.Name));
             t.SetProperty("x", points.Select(p => p.LabelledExamples!.Value).ToArray());
             t.SetProperty("y", points.Select(p => p.TestAccuracy!.Value * 100).ToArray());
             t.SetProperty("error_y", new Dictionary<string, object> { ["type"] = "data", ["array"] = points.Select(p => (p.TestAccuracySd ?? 0) * 100).ToArray(), ["visible"] = true });

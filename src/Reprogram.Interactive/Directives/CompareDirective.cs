@@ -35,6 +35,13 @@ public sealed class RunComparison : KernelDirectiveCommand
 
     public ComparisonOptions ToOptions()
     {
+        // The three ways to name methods replace one another; a cell that gives two would run one and ignore the other.
+        if (Vary is not null && (Methods ?? Manipulations ?? Alignments) is not null)
+            throw new ArgumentException("--vary takes its methods from --base (one dimension changed at a time): drop --methods, --manipulations and --alignments, or drop --vary.");
+        if (Methods is not null && (Manipulations ?? Alignments) is not null)
+            throw new ArgumentException("--methods names manipulation+alignment pairs and replaces the crossing of --manipulations and --alignments: give one or the other.");
+        if (Base is not null && Vary is null)
+            throw new ArgumentException("--base is where --vary starts: give --vary format|location|operator|alignment too.");
         var d = ComparisonOptions.SessionDefaults;
         var options = d with
         {
@@ -116,6 +123,6 @@ internal static class CompareDirective
         RunExperimentAsync(command, context, command.ToOptions,
             (ComparisonOptions options, LiveProgress live, CancellationToken token) =>
                 Comparison.Run(options, new InstructionCommand.Progress<ExperimentProgress>(live.Show), token),
-            command.Export, (result, path) => result.Export(path), "the comparison", command.VariableName,
+            command.Export?.Trim(), (result, path) => result.Export(path), "the comparison", command.VariableName,
             result => $"comparison of {result.Rows.Count} runs on {result.Model}, {result.Task}");
 }

@@ -235,14 +235,14 @@ internal static class InstructionDirectives
             (InContextOptions options, LiveProgress live, CancellationToken token) =>
                 InContextLearning.Run(options, new InstructionCommand.Progress<InstructionProgress>(p => live.Show("in-context learning", p)), token,
                     new InstructionCommand.Progress<TrainingProgress>(p => live.Report($"training the zoo model {options.Model} (first use only)", p))),
-            command.Export, (result, path) => result.Export(path), "the run", command.VariableName, Summary);
+            command.Export?.Trim(), (result, path) => result.Export(path), "the run", command.VariableName, Summary);
 
     public static Task HandleCot(RunChainOfThought command, KernelInvocationContext context) =>
         RunExperimentAsync(command, context, command.ToOptions,
             (ChainOfThoughtOptions options, LiveProgress live, CancellationToken token) =>
                 ChainOfThought.Run(options, new InstructionCommand.Progress<InstructionProgress>(p => live.Show("chain-of-thought", p)), token,
                     new InstructionCommand.Progress<TrainingProgress>(p => live.Report($"training the zoo model {options.Model} (first use only)", p))),
-            command.Export, (result, path) => result.Export(path), "the run", command.VariableName, Summary);
+            command.Export?.Trim(), (result, path) => result.Export(path), "the run", command.VariableName, Summary);
 
     private static string Summary(InstructionResult r) =>
         $"{r.Kind}: {r.Settings.Count} settings on {r.Model}, {r.Task}";

@@ -73,7 +73,6 @@ public static class ComparisonHtml
         yield return r.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture);
         yield return Invariant($"{r.TrainingTime.TotalSeconds:0.00} s");
         yield return r.InferenceTokensPerQuery is { } t ? Invariant($"{t:0.0}") : "—";
-        yield return $"<code>{ParameterChecksum.Short(r.ChecksumBefore)}</code> → <code>{ParameterChecksum.Short(r.ChecksumAfter)}</code> " +
-                     (r.FrozenUnchanged ? "<b title=\"every parameter and buffer identical\">unchanged ✓</b>" : "<b class=\"rp-error\">CHANGED</b>");
+        yield return FrozenCell(r.ChecksumBefore, r.ChecksumAfter);
     }
 }

@@ -33,6 +33,18 @@ internal static class Html
     public static string Badges(IEnumerable<string> values) => string.Concat(values.Select(Badge));
 
     /// <summary>
+    /// The frozen check as a table cell: short checksums before → after and whether they agree; a remote model's weights
+    /// cannot be seen, so its cell says that instead of claiming them unchanged.
+    /// </summary>
+    public static string FrozenCell(string before, string after)
+    {
+        if (before == Reprogram.Instruction.InstructionModel.RemoteChecksum) return "<span class=\"rp-note\">remote: weights not visible</span>";
+        static string Short(string checksum) => checksum.Length == 0 ? "?" : Reprogram.Frozen.ParameterChecksum.Short(checksum);
+        return $"<code>{E(Short(before))}</code> → <code>{E(Short(after))}</code> " +
+               (before == after ? "<b title=\"every parameter and buffer identical\">unchanged ✓</b>" : "<b class=\"rp-error\">CHANGED</b>");
+    }
+
+    /// <summary>
     /// A result's place in the taxonomy as five table cells: paradigm, format, location and operator badges of its input
     /// manipulation (dashes where there is none: only the output is aligned), then its alignment's badge.
     /// </summary>

@@ -36,8 +36,7 @@ public static class ResultHtml
         yield return $"{r.ExamplesPerSecond:0}";
         yield return E(r.Device);
         yield return r.Seed.ToString(CultureInfo.InvariantCulture);
-        yield return $"<code>{ParameterChecksum.Short(r.ChecksumBefore)}</code> → <code>{ParameterChecksum.Short(r.ChecksumAfter)}</code> " +
-                     (r.FrozenUnchanged ? "<b title=\"every parameter and buffer identical\">unchanged ✓</b>" : "<b class=\"rp-error\">CHANGED</b>");
+        yield return FrozenCell(r.ChecksumBefore, r.ChecksumAfter);
     }
 
     /// <summary>The live view while a run trains: a progress bar and the loss and accuracy so far.</summary>

@@ -22,7 +22,7 @@ public static class ResultSetHtml
         var files = set.Sources;
         sb.Append(Invariant($"<div class=\"rp-caption\"><b>{set.Count} result{(set.Count == 1 ? "" : "s")}</b>") +
                   (files.Count > 0 ? $" from {E(string.Join(", ", files.Select(Path.GetFileName)))}" : "") +
-                  (set.Rows.All(r => r.FrozenUnchanged) ? "; frozen model unchanged ✓ in every row" : "; <b class=\"rp-error\">a frozen model CHANGED</b>") + "</div>");
+                  (set.Rows.All(r => r.FrozenUnchanged) ? "; frozen model unchanged ✓ in every row whose weights are visible" : "; <b class=\"rp-error\">a frozen model CHANGED</b>") + "</div>");
         sb.Append(Table(set));
         if (set.Rows.Any(r => r.TestAccuracy is not null))
         {
@@ -56,8 +56,7 @@ public static class ResultSetHtml
         yield return r.LabelledExamples?.ToString(CultureInfo.InvariantCulture) ?? "—";
         yield return r.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture);
         yield return Invariant($"{r.TrainingSeconds:0.00} s");
-        yield return $"<code>{E(Short(r.ChecksumBefore))}</code> → <code>{E(Short(r.ChecksumAfter))}</code> " +
-                     (r.FrozenUnchanged ? "<b>unchanged ✓</b>" : "<b class=\"rp-error\">CHANGED</b>");
+        yield return FrozenCell(r.ChecksumBefore, r.ChecksumAfter);
         yield return r.Provenance is { } p
             ? $"<span class=\"rp-note\" title=\"{E(p.Describe())}\">Reprogram {E(p.LibraryVersion)}, libtorch {E(p.LibTorchVersion ?? "?")}" +
               (p.GitCommit is { } g ? $", git {E(g[..Math.Min(8, g.Length)])}{(p.GitDirty == true ? "+" : "")}" : "") +
@@ -65,5 +64,4 @@ public static class ResultSetHtml
             : "—";
     }
 
-    private static string Short(string checksum) => checksum.Length == 0 ? "?" : ParameterChecksum.Short(checksum);
 }

@@ -118,6 +118,8 @@ public sealed record MethodOptions
         if (BatchRows is < 1 or > 4096) throw new ArgumentException($"--batch-rows must be 1 to 4096, not {BatchRows}.");
         if (MaxLength is < 8 or > 512) throw new ArgumentException($"--max-length {MaxLength} is out of range (8 to 512).");
         if (StrictRule is not null || FlexibleRule is not null) new Alignments.AnswerExtraction(StrictRule ?? ".*", FlexibleRule).Validate();
+        // Checked here, before any run: "similar" is KATE, whose embedder is only built when a run needs it.
+        if (Selection.Trim().ToLowerInvariant() is not ("similar" or "kate")) _ = Reprogram.Instruction.Demonstrations.Selection(Selection);
     }
 }
 

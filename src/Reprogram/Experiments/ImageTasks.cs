@@ -23,8 +23,6 @@ public sealed record ImageTaskSplit : TaskSplit, IDisposable
 /// </summary>
 public static class ImageTasks
 {
-    public static IReadOnlyList<string> Names => DataSets.Names;
-
     /// <summary>The size images are kept at before a backbone fits them (a folder's images are resized once, to this).</summary>
     public const int FolderStorageSize = 128;
 

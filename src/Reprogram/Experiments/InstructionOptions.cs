@@ -167,6 +167,8 @@ public sealed record ChainOfThoughtOptions : InstructionOptionsBase
         if (Samples > 1 && Temperature <= 0) throw new ArgumentException("Self-consistency samples rationales: --temperature must be above 0.");
         if (Temperature is < 0 or > 5) throw new ArgumentException($"--temperature must be 0 to 5, not {Temperature}.");
         if (TopK is < 1) throw new ArgumentException($"--top-k must be at least 1, not {TopK}.");
-        _ = Demonstrations.Selection(Selection == "similar" ? "random" : Selection);
+        if (Selection.Trim().ToLowerInvariant() is "similar" or "kate")
+            throw new ArgumentException("--selection similar (KATE) is for #!icl; #!cot chooses its demonstrations random or balanced.");
+        _ = Demonstrations.Selection(Selection);
     }
 }

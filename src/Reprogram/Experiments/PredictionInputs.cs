@@ -112,7 +112,8 @@ internal static class PredictionInputs
         if (labels is not null && labels.Count != count) throw new ArgumentException($"{count} images and {labels.Count} labels: give one label per image.");
         IReadOnlyList<string> classes = labels?.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray() ?? Known(source);
         var index = labels?.Select(l => (long)Experiment.IndexOf(classes, l)).ToArray() ?? new long[count];
-        var copy = images.detach().to(ScalarType.Float32).cpu().clone();
+        Tensor copy;
+        using (var scope = NewDisposeScope()) copy = images.detach().to(ScalarType.Float32).cpu().clone().MoveToOuterDisposeScope();  // the intermediates go with the scope
         var data = new ImageDataset("images", copy, tensor(index, ScalarType.Int64), classes, "tensors");
         var ids = Enumerable.Range(0, count).Select(i => $"image #{i + 1}").ToArray();
         return (Build(data, ids, labels is not null, source, $"{count} images{(labels is null ? ", no labels" : "")}"), labels is not null);

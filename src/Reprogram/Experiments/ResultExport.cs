@@ -129,7 +129,4 @@ public static class ResultExport
         doc["rows"] = new[] { Row(result.Main, result.Run) };
         return Serialize(doc);
     }
-
-    /// <summary>Writes <paramref name="csv"/> or <paramref name="json"/> by the path's extension (see <see cref="ResultFiles"/>).</summary>
-    public static void Write(string path, Func<string> csv, Func<string> json) => ResultFiles.Write(path, csv, json);
 }

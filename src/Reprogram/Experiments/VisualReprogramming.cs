@@ -78,7 +78,11 @@ public sealed record ReprogramOptions
             throw new ArgumentException($"'{Model}' is not a model for #!reprogram. Allowed: {string.Join(", ", Models)}, or the path of a torchvision ResNet-18 .safetensors/.pt file.");
         }
         Registries.Tasks.Resolve(Dataset, TaskModality.Image);
-        if (Recipe is { } recipe) Recipes.Find(recipe);
+        if (Recipe is { } recipe && Recipes.Find(recipe) is { } r && Manipulation != r.Manipulation)
+        {
+            // The recipe fixes the manipulation (the paper's); a different one given with it would be replaced silently.
+            throw new ArgumentException($"--recipe {r.Name} trains the paper's {r.Manipulation} prompt; --manipulation {Manipulation} does not go with it (drop one).");
+        }
         Spec(Manipulation, AlignmentOrDefault).Validate();
     }
 
@@ -99,9 +103,10 @@ public sealed record ReprogramOptions
     public ExperimentSpec Spec(string manipulation, string alignment, bool trainManipulation = true)
     {
         var o = WithRecipe(out var recipe);
+        // A baseline without a manipulation stays without one, recipe or not.
         return new ExperimentSpec
         {
-            Model = Model, Task = Dataset, Manipulation = recipe?.Manipulation ?? manipulation, Alignment = alignment, Seeds = Seeds ?? [Seed], Device = Device, KeepLearned = true,
+            Model = Model, Task = Dataset, Manipulation = manipulation == "none" ? "none" : recipe?.Manipulation ?? manipulation, Alignment = alignment, Seeds = Seeds ?? [Seed], Device = Device, KeepLearned = true,
             Budget = new Budget
             {
                 TrainExamples = TrainCount, TestExamples = TestCount, Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Schedule = o.Schedule,

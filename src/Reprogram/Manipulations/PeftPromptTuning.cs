@@ -84,7 +84,8 @@ public static class PeftPromptTuning
     {
         "vocab" or "vocabulary" => "SAMPLE_VOCAB",
         "text" => "TEXT",
-        _ => "RANDOM",
+        "random" => "RANDOM",
+        _ => throw new ArgumentException($"'{init}' is not an --init value. Allowed: random, vocab, text."),
     };
 
     /// <summary>Whether a path is a folder with a PEFT adapter configuration.</summary>
@@ -170,24 +171,18 @@ public static class PeftPromptTuning
                 : $"{folder} has no {WeightsFile}.");
         }
         var bytes = File.ReadAllBytes(weightsPath);
-        var (header, data) = LearnedManipulationFile.Split(bytes, weightsPath);
-        var metadata = header["__metadata__"] is JsonObject m
-            ? m.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValueKind() == JsonValueKind.String ? kv.Value.GetValue<string>() : kv.Value?.ToJsonString() ?? "")
-            : new Dictionary<string, string>();
-        if (metadata.TryGetValue("data.sha256", out var sha) && sha != Convert.ToHexStringLower(SHA256.HashData(data)))
+        // The one checked safetensors reader (offsets, tiling, dtypes, sizes) before any tensor is built.
+        Models.Files.SafetensorsHeader header;
+        try { header = Models.Files.SafetensorsFile.ParseHeader(bytes, weightsPath); }
+        catch (InvalidDataException e) { throw new LearnedFileException(e.Message); }
+        var metadata = header.Metadata;
+        if (metadata.TryGetValue("data.sha256", out var sha) && sha != Convert.ToHexStringLower(SHA256.HashData(bytes.AsSpan((int)header.DataStart))))
         {
             throw new LearnedFileException($"{weightsPath} is corrupt: its tensor data does not match the checksum written when it was saved.");
         }
         Dictionary<string, Tensor> tensors;
-        try
-        {
-            using var stream = new MemoryStream(bytes);
-            tensors = Safetensors.LoadStateDict(stream);
-        }
-        catch (Exception e) when (e is not LearnedFileException)
-        {
-            throw new LearnedFileException($"{weightsPath} is corrupt: {e.Message}");
-        }
+        try { tensors = Models.Files.SafetensorsFile.Read(bytes, weightsPath); }
+        catch (InvalidDataException e) { throw new LearnedFileException(e.Message); }
         try
         {
             if (!tensors.TryGetValue(TensorName, out var prompt))

@@ -29,7 +29,9 @@ public sealed class DecoderBackbone(InstructionModel model, bool ownsModel = tru
     public override bool ScoresLabelWords => model.CanScore;
     public override bool Generates => true;
     public override int OutputSize => model.Local?.VocabularySize ?? 0;
-    public override IReadOnlyList<string>? OutputNames =>
+    // Decoded once: a label mapping reads every token's name per seed (about 50,000 decodes for GPT-2).
+    private IReadOnlyList<string>? outputNames;
+    public override IReadOnlyList<string>? OutputNames => outputNames ??=
         model.Local is { } lm && model.Decoder is { } decode ? Enumerable.Range(0, lm.VocabularySize).Select(i => decode([i])).ToArray() : null;
     public override long ParameterCount => model.Parameters;
     public override string ChecksumBefore => model.ChecksumBefore;

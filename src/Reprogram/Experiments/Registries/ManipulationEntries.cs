@@ -44,7 +44,6 @@ public sealed record ManipulationEntry : RegistryEntry
     /// <summary>Creates the manipulation for one seed (null for "none").</summary>
     public required Func<ManipulationRequest, IManipulation?> Create { get; init; }
 
-    public bool IsNone => Format is null;
     public Paradigm? Paradigm => Format is { } f ? new Coordinates(f, Location!.Value, Operator!.Value, OutputAlignment.Identity).TypicalParadigm : null;
     public Coordinates? CoordinatesWith(OutputAlignment alignment) => Format is { } f ? new Coordinates(f, Location!.Value, Operator!.Value, alignment) : null;
 }
@@ -81,10 +80,16 @@ public static class ManipulationEntries
         return task.ChainOfThought ?? throw new ArgumentException($"The task {task.Name} has no chain-of-thought format; try addition or a text task.");
     }
 
+    /// <summary>Demonstrations for direct or chain-of-thought answers: random or balanced (KATE is for in-context learning).</summary>
+    private static IDemonstrationSelection ChainOfThoughtSelection(string selection) =>
+        selection.Trim().ToLowerInvariant() is "similar" or "kate"
+            ? throw new ArgumentException("Direct and chain-of-thought demonstrations are chosen random or balanced; similar (KATE) is for in-context learning. Allowed: random, balanced.")
+            : Demonstrations.Selection(selection);
+
     private static IManipulation Direct(ManipulationRequest r)
     {
         var formats = Formats(r, "Direct answering");
-        var selection = Demonstrations.Selection(r.Options.Selection == "similar" ? "random" : r.Options.Selection);
+        var selection = ChainOfThoughtSelection(r.Options.Selection);
         var shots = r.Options.Shots;
         return new DemonstrationPrompt(TemplateOf(formats.Direct, r.Options), selection, DemonstrationOrder.AsSelected, shots, r.Seed,
             shots > 0 ? $"{shots} direct demonstrations" : "the bare question") { Answers = formats };
@@ -99,7 +104,7 @@ public static class ManipulationEntries
         {
             throw new ArgumentException($"Few-shot chain-of-thought needs demonstrations with rationales, and the task {task.Name} has none (its pool has no rationale).");
         }
-        var selection = Demonstrations.Selection(r.Options.Selection == "similar" ? "random" : r.Options.Selection);
+        var selection = ChainOfThoughtSelection(r.Options.Selection);
         return new DemonstrationPrompt(TemplateOf(formats.WithRationales, r.Options), selection, DemonstrationOrder.AsSelected, r.Options.Shots, r.Seed,
             $"{r.Options.Shots} demonstrations with rationales (chain-of-thought)") { Answers = formats };
     }

@@ -471,7 +471,7 @@ public static class CheckpointLoader
                     problems.Add($"tensor {notAWeight} in {files[source]}");
                     continue;
                 }
-                parameter.copy_((conv ? t.t() : t).to(parameter.dtype));
+                parameter.copy_(conv ? t.t() : t);  // copy_ converts the dtype in place: no converted copy to leak
             }
         }
         var tied = model.Config.TieWordEmbeddings;

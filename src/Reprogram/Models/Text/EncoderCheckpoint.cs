@@ -165,7 +165,7 @@ public static class EncoderCheckpoint
                         problems.Add($"tensor {notAWeight} in {files[source]}");
                         continue;
                     }
-                    parameter.copy_(t.to(parameter.dtype));
+                    parameter.copy_(t);  // copy_ converts the dtype in place: no converted copy to leak
                 }
             }
             foreach (var (inner, source) in named)

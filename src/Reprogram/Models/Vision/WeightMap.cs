@@ -76,7 +76,9 @@ internal sealed class WeightMap
         using var noGrad = no_grad();
         foreach (var (name, (_, copy)) in expected)
         {
-            if (file.TryGetValue(name, out var t)) copy(t.to(float32));
+            // copy_ converts the dtype itself; the scope frees a fused tensor's chunks as soon as they are copied.
+            using var scope = NewDisposeScope();
+            if (file.TryGetValue(name, out var t)) copy(t);
         }
     }
 
