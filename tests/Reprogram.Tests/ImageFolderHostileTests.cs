@@ -118,7 +118,7 @@ public sealed class ImageFolderHostileTests(ITestOutputHelper output) : IDisposa
     }
 
     /// <summary>A valid 1-bit grey PNG of zeros: 20,000 x 20,000 pixels compress to about 50 KB.</summary>
-    private static void WriteBlankPng(string path, int width, int height)
+    internal static void WriteBlankPng(string path, int width, int height)
     {
         using var file = File.Create(path);
         file.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);

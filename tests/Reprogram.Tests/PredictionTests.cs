@@ -120,6 +120,12 @@ public sealed class PredictionTests : IDisposable
         Directory.CreateDirectory(Path.Combine(unknown, "cat"));
         File.Copy(Directory.GetFiles(flat)[0], Path.Combine(unknown, "cat", "a.png"));
         Assert.Contains("'cat' is not one", Assert.Throws<ArgumentException>(() => Prediction.Evaluate(path, unknown)).Message);
+
+        // An unlabelled folder is decoded with the same checks as a task's: a 20,000 x 20,000 image is refused from its header.
+        var huge = Path.Combine(temp, "huge");
+        Directory.CreateDirectory(huge);
+        ImageFolderHostileTests.WriteBlankPng(Path.Combine(huge, "big.png"), 20_000, 20_000);
+        Assert.Contains("20000 x 20000 pixels", Assert.Throws<InvalidDataException>(() => Prediction.Predict(path, huge)).Message);
     }
 
     [Fact]

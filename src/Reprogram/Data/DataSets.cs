@@ -254,16 +254,33 @@ public static class DataSets
                                            "a classification task needs at least two class sub-folders.");
         }
 
+        var pixels = DecodeImages(files.Select(f => f.Path).ToArray(), size, channels, $"The image folder {Path.GetFullPath(folder)}");
+
+        var classes = classFolders.Select(Path.GetFileName).ToArray();
+        var imagesTensor = tensor(pixels, [files.Count, channels, size, size]);
+        var labels = tensor(files.Select(f => (long)f.Label).ToArray(), ScalarType.Int64);
+        return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder))), imagesTensor, labels,
+            classes!, Path.GetFullPath(folder));
+    }
+
+    /// <summary>
+    /// Image files decoded with ImageSharp, stretched to size x size, as [files, channels, size, size] pixels in [0, 1]
+    /// (grey from RGB with the ITU-R 601 weights). Each file's header is read first: a file that is not an image, or one
+    /// over <see cref="MaxImagePixels"/>, is refused by name before any pixel memory is taken. <paramref name="what"/>
+    /// names the files for the message when they do not fit in one tensor.
+    /// </summary>
+    internal static float[] DecodeImages(IReadOnlyList<string> files, int size, int channels, string what)
+    {
         var plane = size * size;
         var total = (long)files.Count * channels * plane;
         if (total > Array.MaxLength)
-            throw new InvalidDataException($"The image folder {Path.GetFullPath(folder)} has {files.Count} images; at {size} x {size} px they do not fit in one tensor: use a smaller size or fewer images.");
+            throw new InvalidDataException($"{what} has {files.Count} images; at {size} x {size} px they do not fit in one tensor: use a smaller size or fewer images.");
         var pixels = new float[total];
         var rgb = new Rgb24[plane];
         for (var n = 0; n < files.Count; n++)
         {
             Runtime.Cancellation.ThrowIfRequested();
-            var path = Path.GetFullPath(files[n].Path);
+            var path = Path.GetFullPath(files[n]);
             try
             {
                 // The header first: an image too large to decode is refused before any pixel memory is taken.
@@ -272,7 +289,7 @@ public static class DataSets
                 if ((long)info.Width * info.Height > MaxImagePixels || info.Width < 1 || info.Height < 1)
                 {
                     throw new InvalidDataException($"The image {path} is {info.Width} x {info.Height} pixels, over the {MaxImagePixels / 1_000_000} megapixels " +
-                                                   $"(8192 x 8192) an image folder decodes; downscale it first (it is resized to {size} x {size} anyway).");
+                                                   $"(8192 x 8192) this library decodes; downscale it first (it is resized to {size} x {size} anyway).");
                 }
                 using var image = Image.Load<Rgb24>(path);
                 if (image.Width != size || image.Height != size) image.Mutate(x => x.Resize(size, size));
@@ -295,12 +312,7 @@ public static class DataSets
                 else pixels[offset + p] = Math.Clamp(0.299f * r + 0.587f * g + 0.114f * b, 0f, 1f);
             }
         }
-
-        var classes = classFolders.Select(Path.GetFileName).ToArray();
-        var imagesTensor = tensor(pixels, [files.Count, channels, size, size]);
-        var labels = tensor(files.Select(f => (long)f.Label).ToArray(), ScalarType.Int64);
-        return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder))), imagesTensor, labels,
-            classes!, Path.GetFullPath(folder));
+        return pixels;
     }
 
     /// <summary>

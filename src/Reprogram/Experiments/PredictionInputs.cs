@@ -1,9 +1,6 @@
 using Reprogram.Data;
 using Reprogram.Instruction;
 using Reprogram.Manipulations;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
-using SixLabors.ImageSharp.Processing;
 using static TorchSharp.torch;
 
 namespace Reprogram.Experiments;
@@ -151,33 +148,9 @@ internal static class PredictionInputs
     }
 
     /// <summary>Images decoded as <see cref="DataSets.ImageFolder"/> decodes them (ImageSharp, RGB, stretched to size x size), without labels.</summary>
-    private static ImageDataset Decode(IReadOnlyList<string> files, int size, string name, IReadOnlyList<string> classes)
-    {
-        var plane = size * size;
-        var pixels = new float[(long)files.Count * 3 * plane];
-        var rgb = new Rgb24[plane];
-        for (var n = 0; n < files.Count; n++)
-        {
-            try
-            {
-                using var image = Image.Load<Rgb24>(files[n]);
-                if (image.Width != size || image.Height != size) image.Mutate(x => x.Resize(size, size));
-                image.CopyPixelDataTo(rgb);
-            }
-            catch (Exception e) when (e is ImageFormatException or NotSupportedException or IOException or UnauthorizedAccessException)
-            {
-                throw new InvalidDataException($"The image {files[n]} cannot be read: {e.Message}", e);
-            }
-            var offset = (long)n * 3 * plane;
-            for (var p = 0; p < plane; p++)
-            {
-                pixels[offset + p] = rgb[p].R / 255f;
-                pixels[offset + plane + p] = rgb[p].G / 255f;
-                pixels[offset + 2 * plane + p] = rgb[p].B / 255f;
-            }
-        }
-        return new ImageDataset(name, tensor(pixels, [files.Count, 3, size, size]), zeros(files.Count, dtype: ScalarType.Int64), Known(classes), "image files");
-    }
+    private static ImageDataset Decode(IReadOnlyList<string> files, int size, string name, IReadOnlyList<string> classes) =>
+        new(name, tensor(DataSets.DecodeImages(files, size, 3, $"The folder {name}"), [files.Count, 3, size, size]),
+            zeros(files.Count, dtype: ScalarType.Int64), Known(classes), "image files");
 
     private static IReadOnlyList<string> Known(LearnedSource source) => Known(source.Labels);
     private static IReadOnlyList<string> Known(IReadOnlyList<string> classes) => classes.Count > 0 ? classes : ["(unknown)"];
