@@ -115,7 +115,9 @@ public sealed class CoOpPrompt : LearnableManipulation
     public override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
     {
         ["context tokens"] = ContextTokens.ToString(), ["init"] = Options.ContextInit ?? "random N(0, 0.02²)",
-        ["class-specific"] = Options.ClassSpecific.ToString(), ["class position"] = Options.Position.ToString().ToLowerInvariant(),
+        ["class-specific"] = Options.ClassSpecific && Options.ContextInit is not null
+            ? "True (each class's context starts from the init words; deviation: the authors' code ignores class-specific contexts when an init is given)"
+            : Options.ClassSpecific.ToString(), ["class position"] = Options.Position.ToString().ToLowerInvariant(),
         ["classes"] = ClassNames.Count.ToString(),
     };
 }

@@ -162,13 +162,13 @@ public static class ViTLoader
             var prefix = classifier ? "vit." : "";
             int? classes = !features && classifier && file.TryGetValue("classifier.weight", out var c) ? (int)c.shape[0] : null;
             var config = new ViTConfig(
-                ImageSize: CheckpointLoader.Int(root, "image_size", 224),
-                PatchSize: CheckpointLoader.Int(root, "patch_size", 16),
-                Layers: CheckpointLoader.Int(root, "num_hidden_layers", 12),
-                Heads: CheckpointLoader.Int(root, "num_attention_heads", 12),
-                HiddenSize: CheckpointLoader.Int(root, "hidden_size", 768),
-                MlpSize: CheckpointLoader.Int(root, "intermediate_size", 3072),
-                Channels: CheckpointLoader.Int(root, "num_channels", 3),
+                ImageSize: CheckpointLoader.Positive(root, "image_size", 224),
+                PatchSize: CheckpointLoader.Positive(root, "patch_size", 16),
+                Layers: CheckpointLoader.Positive(root, "num_hidden_layers", 12),
+                Heads: CheckpointLoader.Positive(root, "num_attention_heads", 12),
+                HiddenSize: CheckpointLoader.Positive(root, "hidden_size", 768),
+                MlpSize: CheckpointLoader.Positive(root, "intermediate_size", 3072),
+                Channels: CheckpointLoader.Positive(root, "num_channels", 3),
                 LayerNormEpsilon: CheckpointLoader.Double(root, "layer_norm_eps", 1e-12),
                 QkvBias: CheckpointLoader.Bool(root, "qkv_bias", true),
                 Classes: classes,
