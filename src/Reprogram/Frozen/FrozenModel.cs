@@ -34,11 +34,17 @@ public sealed class FrozenModel<TModel> : IDisposable where TModel : nn.Module
         Model = model;
         Identity = identity;
         Device = device;
-        model.to(device);
-        model.eval();
-        foreach (var p in model.parameters()) p.requires_grad = false;
-        ParameterCount = model.parameters().Sum(p => p.numel());
-        ChecksumAtFreeze = ParameterChecksum.Of(model);
+        // A model shared across runs (the one MiniLM of a process) may be frozen by several runs at once: .to() re-registers
+        // parameters even on the device they are on, and a count taken meanwhile missed the embedding tables. One freeze
+        // at a time per model, and no move when it is already there.
+        lock (model)
+        {
+            if (model.parameters().Any(p => p.device_type != device.type || (device.index >= 0 && p.device_index != device.index))) model.to(device);
+            model.eval();
+            foreach (var p in model.parameters()) p.requires_grad = false;
+            ParameterCount = model.parameters().Sum(p => p.numel());
+            ChecksumAtFreeze = ParameterChecksum.Of(model);
+        }
     }
 
     public string Checksum() => ParameterChecksum.Of(Model);
