@@ -133,6 +133,21 @@ public sealed class MiniLmTests(MiniLmFixture fixture, ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_model_loaded_inside_a_dispose_scope_outlives_the_scope()
+    {
+        // The shared MiniLM is loaded on first use, which may be inside a run's dispose scope (KATE's embedder): the
+        // scope must not take the model's weights with it.
+        var expected = fixture.Model.parameters().Sum(p => p.numel());
+        BertEncoder model;
+        using (NewDisposeScope()) (model, _) = MiniLmLoader.Load();
+        using var owned = model;
+        Assert.Equal(expected, model.parameters().Sum(p => p.numel()));
+        using var ids = tensor(new long[] { 101, 2023, 102 }).unsqueeze(0);
+        using var hidden = model.forward(ids);
+        Assert.Equal(384, hidden.shape[2]);
+    }
+
+    [Fact]
     public void Loader_NamesEveryParameterLikeHuggingFace_AndFreezesThem()
     {
         var names = fixture.Model.named_parameters().Select(p => p.name).ToHashSet();

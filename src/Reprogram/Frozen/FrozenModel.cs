@@ -41,7 +41,9 @@ public sealed class FrozenModel<TModel> : IDisposable where TModel : nn.Module
         {
             if (model.parameters().Any(p => p.device_type != device.type || (device.index >= 0 && p.device_index != device.index))) model.to(device);
             model.eval();
-            foreach (var p in model.parameters()) p.requires_grad = false;
+            // The model outlives any dispose scope it was built in.
+            foreach (var p in model.parameters()) { p.requires_grad = false; p.DetachFromDisposeScope(); }
+            foreach (var b in model.buffers()) b.DetachFromDisposeScope();
             ParameterCount = model.parameters().Sum(p => p.numel());
             ChecksumAtFreeze = ParameterChecksum.Of(model);
         }

@@ -71,6 +71,10 @@ public sealed class BertEncoder : Module<Tensor, Tensor>, ITokenModel
             ("word_embeddings", wordEmbeddings), ("position_embeddings", positionEmbeddings),
             ("token_type_embeddings", tokenTypeEmbeddings), ("LayerNorm", embeddingNorm)));
         register_module("encoder", new ModuleGroup("encoder", ("layer", layers)));
+        // A model outlives the dispose scope it may be built in (the shared MiniLM is loaded on first use, possibly
+        // inside a run's scope): without this, that scope's end disposed the embedding tables.
+        foreach (var p in parameters()) p.DetachFromDisposeScope();
+        foreach (var b in buffers()) b.DetachFromDisposeScope();
     }
 
     /// <summary>Children are registered by hand under Hugging Face's names; the fields must not be registered a second time.</summary>
